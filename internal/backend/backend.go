@@ -1,0 +1,60 @@
+// Package backend defines the origin store objstore caches: a bucket of
+// objects addressed by (bucket, key), such as Amazon S3 or a local directory.
+//
+// Implementations live in sub-packages named by role (s3backend, fsbackend)
+// and must all pass the shared suite in backendtest.
+package backend
+
+import (
+	"context"
+	"io"
+
+	"github.com/objstore/objstore/internal/core"
+)
+
+// Backend is the origin bucket store.
+//
+// Implementations must be safe for concurrent use. Get, Head and Delete of
+// a missing object return an error wrapping core.ErrNotFound (Delete of a
+// missing object may also succeed, as S3's does). A conditional Get whose
+// IfNoneMatch equals the current ETag returns an error wrapping
+// core.ErrNotModified. Any other failure (unreachable, refused, server
+// error) is returned wrapped in a *core.BackendError.
+type Backend interface {
+	// Get streams an object. The caller must close Object.Body.
+	Get(ctx context.Context, bucket, key string, opts GetOptions) (*Object, error)
+	// Head returns an object's metadata without its body.
+	Head(ctx context.Context, bucket, key string) (core.Info, error)
+	// Put stores size bytes of body under key with info's ContentType,
+	// UserMeta and Header, and returns the ETag the backend assigned.
+	// body is seekable so that a retry or a multipart upload can re-read it
+	// without buffering it in memory.
+	Put(ctx context.Context, bucket, key string, body io.ReadSeeker, size int64, info core.Info) (etag string, err error)
+	// Delete removes an object.
+	Delete(ctx context.Context, bucket, key string) error
+}
+
+// GetOptions qualifies a Get.
+type GetOptions struct {
+	// Range, when non-nil, asks for part of the object only.
+	Range *Range
+	// IfNoneMatch, when set, is an ETag (without quotes): if the object
+	// still has it, Get returns core.ErrNotModified and no body.
+	IfNoneMatch string
+}
+
+// Range is a byte range of an object: Length bytes from Offset, or to the
+// end when Length < 0.
+type Range struct {
+	Offset, Length int64
+}
+
+// Object is the result of Get.
+type Object struct {
+	// Info describes the whole object: Info.Size is the full size even
+	// when a Range was requested.
+	core.Info
+	// Body streams the requested bytes; Length of them.
+	Body   io.ReadCloser
+	Length int64
+}
