@@ -1,0 +1,158 @@
+package store
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func newTestStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir
+}
+
+func TestCommitOpenRemove(t *testing.T) {
+	s, _ := newTestStore(t)
+	body := bytes.Repeat([]byte("objstore"), 100_000)
+	tmp, err := s.NewTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmp.ReadFrom(bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	sum := md5.Sum(body)
+	if got, want := tmp.ETag(), hex.EncodeToString(sum[:]); got != want {
+		t.Fatalf("etag %s, want %s", got, want)
+	}
+	if tmp.Size() != int64(len(body)) {
+		t.Fatalf("size %d", tmp.Size())
+	}
+	if _, err := s.Open("b", "k", "g1"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("uncommitted body visible: %v", err)
+	}
+	if err := tmp.Commit("b", "k", "g1"); err != nil {
+		t.Fatal(err)
+	}
+	// Still readable through the temp handle after commit.
+	buf := make([]byte, 8)
+	if _, err := tmp.File().ReadAt(buf, 8); err != nil || string(buf) != "objstore" {
+		t.Fatalf("read after commit: %q %v", buf, err)
+	}
+	if err := tmp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Open("b", "k", "g1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(f)
+	f.Close()
+	if !bytes.Equal(got, body) {
+		t.Fatal("body differs")
+	}
+	var names []string
+	if err := s.Walk(func(name string, size int64) error {
+		names = append(names, name)
+		if size != int64(len(body)) {
+			t.Errorf("walk size %d", size)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 1 || names[0] != Name("b", "k", "g1") {
+		t.Fatalf("walk %v", names)
+	}
+	if err := s.Remove("b", "k", "g1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove("b", "k", "g1"); err != nil {
+		t.Fatalf("second remove: %v", err)
+	}
+	if _, err := s.Open("b", "k", "g1"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("removed body visible: %v", err)
+	}
+}
+
+func TestAbortedTempLeavesNothing(t *testing.T) {
+	s, dir := newTestStore(t)
+	tmp, err := s.NewTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.Write([]byte("partial"))
+	if err := tmp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	if len(ents) != 0 {
+		t.Fatalf("temp files left: %v", ents)
+	}
+}
+
+func TestOpenClearsStaleTemps(t *testing.T) {
+	s, dir := newTestStore(t)
+	tmp, _ := s.NewTemp()
+	tmp.Write([]byte("crash mid-write"))
+	// Simulate a crash: the file is never closed or removed.
+	if _, err := Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	if len(ents) != 0 {
+		t.Fatalf("stale temp files survived Open: %v", ents)
+	}
+	n := 0
+	s.Walk(func(string, int64) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("walk found %d bodies", n)
+	}
+}
+
+func TestNameDistinct(t *testing.T) {
+	cases := []struct{ b1, k1, b2, k2 string }{
+		{"ab", "c", "a", "bc"},
+		{"a", "b/c", "a", "b\\c"},
+		{"a", "k", "a", "k "},
+	}
+	for _, c := range cases {
+		if Name(c.b1, c.k1, "g") == Name(c.b2, c.k2, "g") {
+			t.Errorf("%q/%q and %q/%q collide", c.b1, c.k1, c.b2, c.k2)
+		}
+	}
+}
+
+// FuzzPath checks that no key can place a body outside the store: the seeds
+// run in every normal test run.
+func FuzzPath(f *testing.F) {
+	for _, k := range []string{"a", "../../etc/passwd", "/abs", "a/../../b", "..", ".", "\x00", "dir/", "ünïcödé/ключ", strings.Repeat("x", 1024)} {
+		f.Add("bucket", k)
+	}
+	s := &Store{objs: "/data/objects", tmp: "/data/tmp"}
+	f.Fuzz(func(t *testing.T, bucket, key string) {
+		p := s.Path(bucket, key, "01GEN")
+		if filepath.Dir(filepath.Dir(p)) != s.objs {
+			t.Fatalf("path %q escapes %q", p, s.objs)
+		}
+		if filepath.Clean(p) != p {
+			t.Fatalf("path %q is not clean", p)
+		}
+		base := filepath.Base(p)
+		if !strings.HasPrefix(base, filepath.Base(filepath.Dir(p))) || len(base) != 64+1+5 {
+			t.Fatalf("unexpected name %q", base)
+		}
+	})
+}
