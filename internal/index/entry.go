@@ -1,0 +1,68 @@
+package index
+
+import (
+	"time"
+
+	"github.com/objstore/objstore/internal/core"
+)
+
+// State is what a node holds of an object.
+type State uint8
+
+const (
+	// Clean: the body is on local disk and in the backend (or level 0).
+	Clean State = iota
+	// Dirty: the body is on local disk and not yet in the backend.
+	Dirty
+	// Evicted: only the metadata is kept; the body is in the backend.
+	Evicted
+	// Deleted: a tombstone; the object was deleted through objstore.
+	Deleted
+)
+
+func (s State) String() string {
+	switch s {
+	case Clean:
+		return "clean"
+	case Dirty:
+		return "dirty"
+	case Evicted:
+		return "evicted"
+	case Deleted:
+		return "deleted"
+	}
+	return "unknown"
+}
+
+// Entry is the index record of one object.
+type Entry struct {
+	core.Info
+	// Gen names the body file generation (see store.Name); empty when no
+	// body is held.
+	Gen   string
+	State State
+	// Atime is the last access, persisted in batches, so it may lag.
+	Atime time.Time
+	// Validated is when the body was last known to match the backend.
+	Validated time.Time
+}
+
+// Op is an upload-queue operation.
+type Op uint8
+
+const (
+	// OpPut uploads the body of Gen.
+	OpPut Op = iota + 1
+	// OpDelete deletes the object in the backend.
+	OpDelete
+)
+
+// Item is one write-back upload-queue record. Items are kept in Seq order.
+type Item struct {
+	Seq      uint64
+	Op       Op
+	Bucket   string
+	Key      string
+	Gen      string
+	Enqueued time.Time
+}

@@ -1,0 +1,271 @@
+package index
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bktObjects = []byte("objects")
+	bktQueue   = []byte("queue")
+	bktMeta    = []byte("meta")
+	keyNodeID  = []byte("node-id")
+)
+
+// ErrClosed is returned by operations on a closed DB.
+var ErrClosed = errors.New("index closed")
+
+// maxGroup bounds the number of operations one group commit applies.
+const maxGroup = 4096
+
+// DB is the index database. It is safe for concurrent use.
+type DB struct {
+	bolt   *bolt.DB
+	reqs   chan *request
+	wg     sync.WaitGroup
+	once   sync.Once
+	closed chan struct{}
+}
+
+type request struct {
+	b   *Batch
+	err chan error
+}
+
+// Open opens or creates the index file at path.
+func Open(path string) (*DB, error) {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        time.Second,
+		NoFreelistSync: true, // rebuilt on open; saves a write per commit
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, n := range [][]byte{bktObjects, bktQueue, bktMeta} {
+			if _, err := tx.CreateBucketIfNotExists(n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
+	db := &DB{bolt: b, reqs: make(chan *request, 1024), closed: make(chan struct{})}
+	db.wg.Add(1)
+	go db.committer()
+	return db, nil
+}
+
+// Close stops the committer and closes the database. Safe to call twice.
+func (db *DB) Close() error {
+	var err error
+	db.once.Do(func() {
+		close(db.closed)
+		db.wg.Wait()
+		err = db.bolt.Close()
+	})
+	return err
+}
+
+// NodeID returns this node's ID, creating it (a ULID) on first use.
+func (db *DB) NodeID() (string, error) {
+	var id string
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktMeta)
+		if v := b.Get(keyNodeID); v != nil {
+			id = string(v)
+			return nil
+		}
+		id = ulid.Make().String()
+		return b.Put(keyNodeID, []byte(id))
+	})
+	if err != nil {
+		return "", fmt.Errorf("node id: %w", err)
+	}
+	return id, nil
+}
+
+// Batch collects operations to commit together.
+type Batch struct {
+	puts    []Entry
+	deletes [][2]string
+	enqueue []*Item
+	dequeue []uint64
+}
+
+// Put records e, replacing any entry for its bucket and key.
+func (b *Batch) Put(e Entry) { b.puts = append(b.puts, e) }
+
+// Delete forgets the entry of (bucket, key).
+func (b *Batch) Delete(bucket, key string) { b.deletes = append(b.deletes, [2]string{bucket, key}) }
+
+// Enqueue appends it to the upload queue; Commit sets it.Seq.
+func (b *Batch) Enqueue(it *Item) { b.enqueue = append(b.enqueue, it) }
+
+// Dequeue removes the queue item seq.
+func (b *Batch) Dequeue(seq uint64) { b.dequeue = append(b.dequeue, seq) }
+
+// Len is the number of operations in b.
+func (b *Batch) Len() int { return len(b.puts) + len(b.deletes) + len(b.enqueue) + len(b.dequeue) }
+
+// Commit applies b durably. Concurrent Commits share one transaction and
+// one fsync (group commit). Operations apply in order puts, deletes,
+// dequeues, enqueues.
+func (db *DB) Commit(ctx context.Context, b *Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	r := &request{b: b, err: make(chan error, 1)}
+	select {
+	case db.reqs <- r:
+	case <-db.closed:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the request will be committed; wait for it even if ctx
+	// ends, so the caller knows whether it is durable.
+	return <-r.err
+}
+
+func (db *DB) committer() {
+	defer db.wg.Done()
+	group := make([]*request, 0, 64)
+	for {
+		var r *request
+		select {
+		case r = <-db.reqs:
+		case <-db.closed:
+			// Drain what was accepted before Close.
+			for {
+				select {
+				case r := <-db.reqs:
+					db.apply([]*request{r})
+				default:
+					return
+				}
+			}
+		}
+		group = append(group[:0], r)
+		n := r.b.Len()
+	more:
+		for n < maxGroup {
+			select {
+			case r := <-db.reqs:
+				group = append(group, r)
+				n += r.b.Len()
+			default:
+				break more
+			}
+		}
+		db.apply(group)
+	}
+}
+
+func (db *DB) apply(group []*request) {
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		objs, q := tx.Bucket(bktObjects), tx.Bucket(bktQueue)
+		for _, r := range group {
+			if err := applyBatch(objs, q, r.b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("commit index: %w", err)
+	}
+	for _, r := range group {
+		r.err <- err
+	}
+}
+
+func applyBatch(objs, q *bolt.Bucket, b *Batch) error {
+	for i := range b.puts {
+		v, err := json.Marshal(&b.puts[i])
+		if err != nil {
+			return err
+		}
+		if err := objs.Put(entryKey(b.puts[i].Bucket, b.puts[i].Key), v); err != nil {
+			return err
+		}
+	}
+	for _, d := range b.deletes {
+		if err := objs.Delete(entryKey(d[0], d[1])); err != nil {
+			return err
+		}
+	}
+	for _, seq := range b.dequeue {
+		if err := q.Delete(seqKey(seq)); err != nil {
+			return err
+		}
+	}
+	for _, it := range b.enqueue {
+		seq, err := q.NextSequence()
+		if err != nil {
+			return err
+		}
+		it.Seq = seq
+		v, err := json.Marshal(it)
+		if err != nil {
+			return err
+		}
+		if err := q.Put(seqKey(seq), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Entries calls fn for every entry, in key order.
+func (db *DB) Entries(fn func(Entry) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktObjects).ForEach(func(k, v []byte) error {
+			var e Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("index entry %q: %w", k, err)
+			}
+			return fn(e)
+		})
+	})
+}
+
+// Queue calls fn for every upload-queue item in order until fn returns false.
+func (db *DB) Queue(fn func(Item) bool) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktQueue).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var it Item
+			if err := json.Unmarshal(v, &it); err != nil {
+				return fmt.Errorf("queue item %x: %w", k, err)
+			}
+			if !fn(it) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+func entryKey(bucket, key string) []byte {
+	k := make([]byte, 0, len(bucket)+1+len(key))
+	k = append(k, bucket...)
+	k = append(k, 0)
+	return append(k, key...)
+}
+
+func seqKey(seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(nil, seq)
+}
