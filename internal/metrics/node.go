@@ -1,0 +1,137 @@
+package metrics
+
+import (
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Snapshot is a point-in-time reading of a node's counters and gauges.
+type Snapshot struct {
+	Hits, Misses               uint64            // reads served from local disk / needing the backend
+	Revalidations, StaleServed uint64            // conditional backend checks; stale copies served because the backend failed
+	CoalescedMisses            uint64            // backend GETs saved because a miss of the same key was in flight
+	BytesServed                map[string]uint64 // by source: "local", "backend", "peer"
+	BackendRequests            map[string]uint64 // by operation: get, head, put, delete
+	BackendErrors              map[string]uint64 // by operation
+	Evictions, EvictedBytes    uint64
+	Objects                    int64 // objects with a body on this node
+	BytesCached, Capacity      int64
+	UploadQueueLength          int64
+	UploadQueueOldest          time.Duration // age of the oldest queued upload, 0 when empty
+	UploadsDone, UploadRetries uint64
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+// nodeCollector reports a Snapshot as const metrics on each scrape.
+type nodeCollector struct {
+	snapshot atomic.Pointer[func() Snapshot]
+
+	// Label values reported even when a Snapshot's map lacks them, so that
+	// the series exist (at 0) from the first scrape and rate() works from
+	// the start.
+	sources, ops []string
+
+	hits, misses, revalidations, staleServed, coalesced *prometheus.Desc
+	servedBytes, backendRequests, backendErrors         *prometheus.Desc
+	evictions, evictedBytes                             *prometheus.Desc
+	objects, bytesCached, capacity                      *prometheus.Desc
+	queueLength, queueOldest, uploads, uploadRetries    *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*nodeCollector)(nil)
+
+func newNodeCollector() *nodeCollector {
+	return &nodeCollector{
+		sources:         []string{"local", "backend", "peer"},
+		ops:             []string{"get", "head", "put", "delete"},
+		hits:            desc("objstore_cache_hits_total", "Reads served from this node's disk."),
+		misses:          desc("objstore_cache_misses_total", "Reads that needed the backend (or a peer) because the object was not cached here."),
+		revalidations:   desc("objstore_cache_revalidations_total", "Conditional backend requests made to check that a cached copy is current."),
+		staleServed:     desc("objstore_cache_stale_served_total", "Cached copies served without revalidation because the backend failed."),
+		coalesced:       desc("objstore_backend_gets_saved_total", "Backend GETs saved because a miss of the same key was already in flight."),
+		servedBytes:     desc("objstore_served_bytes_total", "Body bytes sent to clients, by where they came from (local, backend, peer).", "source"),
+		backendRequests: desc("objstore_backend_requests_total", "Requests made to the backend, by operation.", "op"),
+		backendErrors:   desc("objstore_backend_errors_total", "Backend requests that failed other than with not-found, by operation.", "op"),
+		evictions:       desc("objstore_evictions_total", "Cached bodies evicted to make room."),
+		evictedBytes:    desc("objstore_evicted_bytes_total", "Bytes of cached bodies evicted to make room."),
+		objects:         desc("objstore_cache_objects", "Objects with a body cached on this node."),
+		bytesCached:     desc("objstore_cache_bytes", "Bytes of bodies cached on this node."),
+		capacity:        desc("objstore_cache_capacity_bytes", "Bytes this node may use for cached bodies."),
+		queueLength:     desc("objstore_upload_queue_length", "Writes accepted locally and waiting to be uploaded to the backend."),
+		queueOldest:     desc("objstore_upload_queue_oldest_seconds", "Age of the oldest write waiting to be uploaded, 0 when the queue is empty."),
+		uploads:         desc("objstore_uploads_total", "Queued writes uploaded to the backend."),
+		uploadRetries:   desc("objstore_upload_retries_total", "Upload attempts that failed and were scheduled again."),
+	}
+}
+
+// set replaces the snapshot function; nil stops reporting.
+func (c *nodeCollector) set(snapshot func() Snapshot) {
+	if snapshot == nil {
+		c.snapshot.Store(nil)
+		return
+	}
+	c.snapshot.Store(&snapshot)
+}
+
+// Describe implements prometheus.Collector.
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.hits, c.misses, c.revalidations, c.staleServed, c.coalesced,
+		c.servedBytes, c.backendRequests, c.backendErrors,
+		c.evictions, c.evictedBytes,
+		c.objects, c.bytesCached, c.capacity,
+		c.queueLength, c.queueOldest, c.uploads, c.uploadRetries,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	fn := c.snapshot.Load()
+	if fn == nil {
+		return
+	}
+	s := (*fn)()
+
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	byLabel := func(d *prometheus.Desc, m map[string]uint64, known []string) {
+		for _, k := range known {
+			counter(d, m[k], k)
+		}
+		for k, v := range m {
+			if !slices.Contains(known, k) {
+				counter(d, v, k)
+			}
+		}
+	}
+
+	counter(c.hits, s.Hits)
+	counter(c.misses, s.Misses)
+	counter(c.revalidations, s.Revalidations)
+	counter(c.staleServed, s.StaleServed)
+	counter(c.coalesced, s.CoalescedMisses)
+	byLabel(c.servedBytes, s.BytesServed, c.sources)
+	byLabel(c.backendRequests, s.BackendRequests, c.ops)
+	byLabel(c.backendErrors, s.BackendErrors, c.ops)
+	counter(c.evictions, s.Evictions)
+	counter(c.evictedBytes, s.EvictedBytes)
+	gauge(c.objects, float64(s.Objects))
+	gauge(c.bytesCached, float64(s.BytesCached))
+	gauge(c.capacity, float64(s.Capacity))
+	gauge(c.queueLength, float64(s.UploadQueueLength))
+	gauge(c.queueOldest, s.UploadQueueOldest.Seconds())
+	counter(c.uploads, s.UploadsDone)
+	counter(c.uploadRetries, s.UploadRetries)
+}
