@@ -1,0 +1,44 @@
+// Package fsbackend is a backend.Backend that keeps buckets as directories
+// on a local file system: for development, tests and single-host setups.
+//
+// # Layout
+//
+// A bucket is a directory under the root, created on demand by the first
+// Put into it (there is no separate "create bucket" step). A key never
+// becomes a path: each object lives at a name derived from the SHA-256 of
+// its key, so no key (with "..", slashes or anything else) can reach
+// outside the root:
+//
+//	<root>/<bucket>/<h[:2]>/<h>.json     metadata sidecar (JSON)
+//	<root>/<bucket>/<h[:2]>/<h>.<etag>   body, named by its MD5
+//	<root>/<bucket>/.tmp-*               files being written
+//
+// where h is the hex SHA-256 of the key and etag the hex MD5 of the body.
+//
+// # Guarantees
+//
+// Writes are atomic and durable: the body and then the sidecar are each
+// written to a temporary file in the bucket directory, fsynced and renamed
+// into place, and the directory is fsynced. The sidecar is the commit
+// point: an object exists exactly when its sidecar does, and the sidecar
+// names the body it belongs to. Because a body's name holds its ETag, a
+// crash between the two renames of an overwrite leaves the old sidecar
+// pointing at the old, intact body; the new body is then an orphan that is
+// never read. Readers therefore never see the metadata of one version with
+// the body of another.
+//
+// Get, Head, Put and Delete of the same key are serialised in-process by a
+// striped lock held only around the renames, not while a body is copied.
+// One process (and one Backend) per root: the locks are not shared
+// between processes. New removes temporary files a crash left behind.
+//
+// Delete of a missing object succeeds, as on S3. An empty ContentType is
+// stored as application/octet-stream. User metadata keys are stored
+// lowercase, as S3 does, and only the headers in core.StoredHeaders are
+// kept.
+//
+// Errors: a missing object wraps core.ErrNotFound; invalid bucket names,
+// keys, metadata or ranges wrap the matching core sentinel; a body whose
+// length differs from the declared size wraps core.ErrIncompleteBody; any
+// file system failure is a *core.BackendError.
+package fsbackend
