@@ -243,10 +243,13 @@ func (db *DB) Entries(fn func(Entry) error) error {
 }
 
 // Queue calls fn for every upload-queue item in order until fn returns false.
-func (db *DB) Queue(fn func(Item) bool) error {
+func (db *DB) Queue(fn func(Item) bool) error { return db.QueueFrom(0, fn) }
+
+// QueueFrom is Queue starting at the first item with Seq >= seq.
+func (db *DB) QueueFrom(seq uint64, fn func(Item) bool) error {
 	return db.bolt.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bktQueue).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(seqKey(seq)); k != nil; k, v = c.Next() {
 			var it Item
 			if err := json.Unmarshal(v, &it); err != nil {
 				return fmt.Errorf("queue item %x: %w", k, err)

@@ -1,0 +1,237 @@
+package compat
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/node"
+)
+
+// meta is the JSON of GET /api/v1/meta, as the original's, plus etag and
+// content_type.
+type meta struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Size        int64             `json:"size"`
+	Timestamp   int64             `json:"timestamp"` // unix nanoseconds
+	UserMeta    map[string]string `json:"user_meta"`
+	Consistency core.Level        `json:"consistency"`
+	IsSymlink   bool              `json:"is_symlink"`
+	IsDeleted   bool              `json:"is_deleted"`
+	IsFetched   bool              `json:"is_fetched"`
+	ETag        string            `json:"etag,omitempty"`
+	ContentType string            `json:"content_type,omitempty"`
+}
+
+func metaOf(info core.Info, src node.Source) meta {
+	um := info.UserMeta
+	if um == nil {
+		um = map[string]string{}
+	}
+	return meta{
+		ID: info.Key, Name: info.Name, Size: info.Size, Timestamp: info.ModTime.UnixNano(),
+		UserMeta: um, Consistency: info.Level,
+		IsSymlink: src == node.FromPeer, IsFetched: src == node.FromBackend,
+		ETag: info.ETag, ContentType: info.ContentType,
+	}
+}
+
+func (a *API) id(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err := io.WriteString(w, ulid.Make().String())
+	return err
+}
+
+func (a *API) version(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err := io.WriteString(w, a.cfg.Version)
+	return err
+}
+
+func (a *API) ping(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err := io.WriteString(w, a.cfg.Node.ID())
+	return err
+}
+
+func (a *API) stats(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.cfg.Stats()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
+func (a *API) put(w http.ResponseWriter, r *http.Request) error {
+	info := core.Info{
+		Bucket: a.cfg.Bucket,
+		Key:    r.Header.Get("X-Meta-ID"),
+		Name:   r.Header.Get("X-Meta-Name"),
+		Level:  core.LevelBackend,
+	}
+	if info.Key == "" {
+		return fmt.Errorf("%w: the X-Meta-ID header is required", core.ErrInvalidArgument)
+	}
+	if v := r.Header.Get("X-Meta-ConsistencyLevel"); v != "" {
+		l, err := core.ParseLevel(strings.TrimSpace(v))
+		if err != nil {
+			return err
+		}
+		info.Level = l
+	}
+	if v := r.Header.Get("X-Meta-UserMeta"); v != "" {
+		if err := json.Unmarshal([]byte(v), &info.UserMeta); err != nil {
+			return fmt.Errorf("%w: X-Meta-UserMeta must be a JSON object of strings: %v", core.ErrInvalidArgument, err)
+		}
+	}
+	info.ContentType = contentType(info.Name, r.Header.Get("Content-Type"))
+	stored, err := a.cfg.Node.Put(r.Context(), info, r.Body, r.ContentLength)
+	if err != nil {
+		return err
+	}
+	setMetaHeaders(w.Header(), stored, node.FromLocal)
+	return writeJSON(w, http.StatusOK, metaOf(stored, node.FromLocal))
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) error {
+	obj, err := a.cfg.Node.Get(r.Context(), a.cfg.Bucket, r.PathValue("id"), readOptions(r))
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	h := w.Header()
+	setMetaHeaders(h, obj.Info, obj.Source)
+	switch {
+	case obj.Stale:
+		h.Set("X-Objstore-Cache", "STALE")
+	case obj.Source == node.FromBackend:
+		h.Set("X-Objstore-Cache", "MISS")
+	case obj.Source == node.FromPeer:
+		h.Set("X-Objstore-Cache", "PEER")
+	default:
+		h.Set("X-Objstore-Cache", "HIT")
+	}
+	h.Set("Content-Type", contentType(obj.Name, obj.ContentType))
+	h.Set("ETag", `"`+obj.ETag+`"`)
+	for k, v := range obj.Header {
+		h.Set(k, v)
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, "", obj.ModTime, obj.Content)
+	a.cfg.Node.AddServed(obj.Source, cw.n)
+	return nil
+}
+
+func (a *API) meta(w http.ResponseWriter, r *http.Request) error {
+	info, src, err := a.cfg.Node.Stat(r.Context(), a.cfg.Bucket, r.PathValue("id"), readOptions(r))
+	if errors.Is(err, core.ErrDeleted) {
+		w.Header().Set("X-Meta-Deleted", "true")
+		m := metaOf(core.Info{Key: r.PathValue("id")}, node.FromLocal)
+		m.IsDeleted = true
+		return writeJSON(w, http.StatusNotFound, m)
+	}
+	if err != nil {
+		return err
+	}
+	setMetaHeaders(w.Header(), info, src)
+	return writeJSON(w, http.StatusOK, metaOf(info, src))
+}
+
+func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
+	if err := a.cfg.Node.Delete(r.Context(), a.cfg.Bucket, r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// readOptions maps the request's headers to node read options:
+// X-Meta-Fetch: 1|true reads an unknown ID through from the backend, and
+// Cache-Control: no-cache revalidates a cached copy.
+func readOptions(r *http.Request) node.GetOptions {
+	f := strings.ToLower(r.Header.Get("X-Meta-Fetch"))
+	return node.GetOptions{
+		ReadThrough: f == "1" || f == "true",
+		Revalidate:  strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
+	}
+}
+
+func setMetaHeaders(h http.Header, info core.Info, src node.Source) {
+	h.Set("X-Meta-ID", info.Key)
+	if info.Name != "" {
+		h.Set("X-Meta-Name", info.Name)
+	}
+	h.Set("X-Meta-ConsistencyLevel", strconv.Itoa(int(info.Level)))
+	if len(info.UserMeta) > 0 {
+		b, _ := json.Marshal(info.UserMeta)
+		h.Set("X-Meta-UserMeta", string(b))
+	}
+	switch src {
+	case node.FromPeer:
+		h.Set("X-Meta-Symlink", "true")
+	case node.FromBackend:
+		h.Set("X-Meta-Fetched", "true")
+	}
+}
+
+// contentType is the type the name's extension gives, else fallback, else
+// application/octet-stream.
+func contentType(name, fallback string) string {
+	if ext := path.Ext(name); ext != "" {
+		if t := mime.TypeByExtension(ext); t != "" {
+			return t
+		}
+	}
+	if fallback != "" {
+		return fallback
+	}
+	return "application/octet-stream"
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// countingWriter counts body bytes written, keeping io.ReaderFrom so that
+// sendfile still serves local files.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	k, err := w.ResponseWriter.Write(p)
+	w.n += int64(k)
+	return k, err
+}
+
+func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	var k int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		k, err = rf.ReadFrom(r)
+	} else {
+		k, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	}
+	w.n += k
+	return k, err
+}
+
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,129 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/index"
+)
+
+// Disk use counts the logical size of bodies, not filesystem blocks.
+
+// reserve promises size bytes to a write, evicting clean objects first if
+// the cache would go over capacity. It fails with core.ErrInsufficientStorage
+// when eviction cannot make the room.
+func (n *Node) reserve(size int64) error {
+	capacity := n.cfg.Capacity
+	if size > capacity {
+		return fmt.Errorf("%w (object of %d bytes, capacity %d)", core.ErrInsufficientStorage, size, capacity)
+	}
+	if n.used.Load()+n.reserved.Add(size) <= capacity {
+		return nil
+	}
+	// Make room down to the low watermark, or further if this write needs it.
+	target := min(int64(float64(capacity)*n.cfg.LowWater), capacity-size)
+	n.evict(n.ctx, target)
+	if n.used.Load()+n.reserved.Load() <= capacity {
+		return nil
+	}
+	n.reserved.Add(-size)
+	return fmt.Errorf("%w (%d bytes used of %d)", core.ErrInsufficientStorage, n.used.Load(), capacity)
+}
+
+func (n *Node) kickEvict() {
+	select {
+	case n.evictC <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) kickEvictIfHigh() {
+	if float64(n.used.Load()) > float64(n.cfg.Capacity)*n.cfg.HighWater {
+		n.kickEvict()
+	}
+}
+
+func (n *Node) evictLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.evictC:
+		}
+		if float64(n.used.Load()) > float64(n.cfg.Capacity)*n.cfg.HighWater {
+			n.evict(n.ctx, int64(float64(n.cfg.Capacity)*n.cfg.LowWater))
+		}
+	}
+}
+
+// evict removes least-recently-used clean bodies until disk use plus
+// reservations is at most target. Dirty and level-0 objects are never
+// evicted; an evicted object keeps its metadata in the index, so it is still
+// known and is fetched again from the backend when read.
+func (n *Node) evict(ctx context.Context, target int64) {
+	n.evictMu.Lock()
+	defer n.evictMu.Unlock()
+	if n.used.Load()+n.reserved.Load() <= target {
+		return
+	}
+	type cand struct {
+		o     *object
+		atime int64
+	}
+	var cands []cand
+	n.mu.RLock()
+	for _, o := range n.objects {
+		if o.e.State == index.Clean && o.e.Level >= core.LevelBackend {
+			cands = append(cands, cand{o, o.atime.Load()})
+		}
+	}
+	n.mu.RUnlock()
+	sort.Slice(cands, func(i, j int) bool { return cands[i].atime < cands[j].atime })
+
+	const batch = 256
+	for i := 0; i < len(cands) && n.used.Load()+n.reserved.Load() > target; i += batch {
+		var objs []*object
+		over := n.used.Load() + n.reserved.Load() - target
+		for _, c := range cands[i:min(i+batch, len(cands))] {
+			if over <= 0 {
+				break
+			}
+			objs = append(objs, c.o)
+			over -= c.o.e.Size
+		}
+		if err := n.evictBatch(ctx, objs); err != nil {
+			n.log.Warn("evict", "err", err)
+			return
+		}
+	}
+}
+
+// evictBatch drops the bodies of objs, in one index commit, except those
+// that changed since they were chosen.
+func (n *Node) evictBatch(ctx context.Context, objs []*object) error {
+	unlock := n.lockKeys(objs)
+	defer unlock()
+	var b index.Batch
+	var changes []change
+	var bytes uint64
+	for _, o := range objs {
+		if n.lookup(o.e.Bucket, o.e.Key) != o {
+			continue
+		}
+		e := o.e
+		e.State, e.Gen = index.Evicted, ""
+		e.Atime = timeFromNanos(o.atime.Load())
+		b.Put(e)
+		changes = append(changes, change{o, &e})
+		bytes += uint64(o.e.Size)
+	}
+	if err := n.publish(ctx, &b, changes...); err != nil {
+		return err
+	}
+	n.stats.evictions.Add(uint64(len(changes)))
+	n.stats.evictedBytes.Add(bytes)
+	return nil
+}

@@ -1,0 +1,272 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/objstore/objstore/internal/backend"
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/store"
+)
+
+// A fill is one backend GET of a key, written to a temp file that every
+// reader waiting for that key streams from as it grows. It is the node's
+// singleflight: one fill per key at a time, however many readers. Unlike a
+// plain singleflight the waiters need not wait for the whole body, and the
+// body is never held in memory.
+//
+// The fill is committed to the cache only when the whole body arrived and
+// matches its length and (single-part) MD5 ETag. It is cancelled when its
+// last reader leaves before it completes, so a client that hangs up leaves
+// no partial object behind.
+type fill struct {
+	n      *Node
+	key    string // fills map key
+	prev   *object
+	cancel context.CancelFunc
+
+	ready chan struct{} // closed once info or err is set
+	info  core.Info
+	err   error
+	tmp   *store.Temp
+
+	mu       sync.Mutex
+	refs     int // readers plus the fill goroutine
+	written  int64
+	done     bool
+	ferr     error
+	progress chan struct{} // closed and replaced on every change
+}
+
+// fetch reads (bucket, key) from the backend through the key's fill,
+// starting one if none is in flight. prev is the table's object when the
+// fill started (nil if none): the result replaces it only if it is still
+// current at commit. ifNoneMatch makes the GET conditional (revalidation).
+func (n *Node) fetch(ctx context.Context, bucket, key string, prev *object, ifNoneMatch string) (*Object, error) {
+	fk := tableKey(bucket, key) + "\x00" + ifNoneMatch
+	n.fillMu.Lock()
+	f := n.fills[fk]
+	if f != nil {
+		f.mu.Lock()
+		f.refs++
+		f.mu.Unlock()
+		n.stats.coalesced.Add(1)
+	} else {
+		fctx, cancel := context.WithCancel(n.ctx)
+		f = &fill{n: n, key: fk, prev: prev, cancel: cancel, ready: make(chan struct{}), refs: 2, progress: make(chan struct{})}
+		n.fills[fk] = f
+		n.wg.Add(1)
+		go f.run(fctx, bucket, key, ifNoneMatch)
+	}
+	n.fillMu.Unlock()
+
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		f.release()
+		return nil, fmt.Errorf("get %q: %w", key, ctx.Err())
+	}
+	if f.err != nil {
+		f.release()
+		return nil, fmt.Errorf("get %q: %w", key, f.err)
+	}
+	return &Object{Info: f.info, Source: FromBackend, Content: &fillReader{f: f, ctx: ctx}, close: f.release}, nil
+}
+
+// release drops one reference; the last one closes the temp file, and a
+// fill left without readers before it completes is cancelled.
+func (f *fill) release() {
+	f.n.fillMu.Lock()
+	f.mu.Lock()
+	f.refs--
+	refs, done := f.refs, f.done
+	f.mu.Unlock()
+	if refs <= 1 && !done && f.n.fills[f.key] == f {
+		delete(f.n.fills, f.key) // later readers start afresh
+		f.cancel()
+	}
+	f.n.fillMu.Unlock()
+	if refs == 0 {
+		f.cancel()
+		if f.tmp != nil {
+			f.tmp.Close()
+		}
+	}
+}
+
+func (f *fill) run(ctx context.Context, bucket, key, ifNoneMatch string) {
+	n := f.n
+	defer n.wg.Done()
+	defer f.release()
+	obj, err := n.backend.Get(ctx, bucket, key, backend.GetOptions{IfNoneMatch: ifNoneMatch})
+	n.backendCall("get", err)
+	if err == nil {
+		f.tmp, err = n.store.NewTemp()
+		if err != nil {
+			obj.Body.Close()
+		}
+	}
+	if err != nil {
+		if !isExpected(err) {
+			err = asBackendError("get", err)
+		}
+		f.err = err
+		f.end(err)
+		close(f.ready)
+		return
+	}
+	defer obj.Body.Close()
+	f.info = obj.Info
+	fixFetched(&f.info, bucket, key)
+	close(f.ready)
+
+	err = f.copy(obj.Body)
+	if err == nil {
+		err = f.commit(ctx)
+	}
+	f.end(err)
+}
+
+// copy writes the body to the temp file, waking readers as bytes arrive,
+// and checks it against the length and ETag the backend announced.
+func (f *fill) copy(body io.Reader) error {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		k, rerr := body.Read(buf)
+		if k > 0 {
+			if _, err := f.tmp.Write(buf[:k]); err != nil {
+				return fmt.Errorf("cache body: %w", err)
+			}
+			f.mu.Lock()
+			f.written += int64(k)
+			close(f.progress)
+			f.progress = make(chan struct{})
+			f.mu.Unlock()
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return asBackendError("get", rerr)
+		}
+	}
+	if f.tmp.Size() != f.info.Size {
+		return &core.BackendError{Op: "get", Err: fmt.Errorf("body of %d bytes, announced %d", f.tmp.Size(), f.info.Size)}
+	}
+	if etag := f.info.ETag; len(etag) == 32 && !strings.Contains(etag, "-") && !strings.EqualFold(etag, f.tmp.ETag()) {
+		return &core.BackendError{Op: "get", Err: fmt.Errorf("body MD5 %s does not match ETag %s", f.tmp.ETag(), etag)}
+	}
+	return nil
+}
+
+// commit makes the fetched body the cached copy, unless the key changed
+// since the fill started or there is no room (then the readers are served
+// and nothing is kept).
+func (f *fill) commit(ctx context.Context) error {
+	n, info := f.n, f.info
+	if err := n.reserve(info.Size); err != nil {
+		n.log.Info("not caching fetched object", "bucket", info.Bucket, "key", info.Key, "err", err)
+		return nil
+	}
+	defer n.reserved.Add(-info.Size)
+	mu := n.keyLock(info.Bucket, info.Key)
+	mu.Lock()
+	defer mu.Unlock()
+	if n.lookup(info.Bucket, info.Key) != f.prev {
+		return nil
+	}
+	gen := newGen()
+	if err := f.tmp.Commit(info.Bucket, info.Key, gen); err != nil {
+		n.log.Warn("cache fetched object", "bucket", info.Bucket, "key", info.Key, "err", err)
+		return nil
+	}
+	now := time.Now().UTC()
+	e := index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: now, Validated: now}
+	var b index.Batch
+	b.Put(e)
+	if err := n.publish(ctx, &b, change{f.prev, &e}); err != nil {
+		n.store.Remove(info.Bucket, info.Key, gen)
+		n.log.Warn("cache fetched object", "bucket", info.Bucket, "key", info.Key, "err", err)
+		return nil
+	}
+	n.kickEvictIfHigh()
+	return nil
+}
+
+// end records the outcome and wakes every reader.
+func (f *fill) end(err error) {
+	f.n.fillMu.Lock()
+	if f.n.fills[f.key] == f {
+		delete(f.n.fills, f.key)
+	}
+	f.n.fillMu.Unlock()
+	f.mu.Lock()
+	f.done, f.ferr = true, err
+	close(f.progress)
+	f.progress = make(chan struct{})
+	f.mu.Unlock()
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
+
+// fillReader reads a fill's body as it arrives.
+type fillReader struct {
+	f   *fill
+	ctx context.Context
+	off int64
+}
+
+func (r *fillReader) Read(p []byte) (int, error) {
+	f := r.f
+	if r.off >= f.info.Size {
+		return 0, io.EOF
+	}
+	for {
+		f.mu.Lock()
+		avail, done, ferr, ch := f.written, f.done, f.ferr, f.progress
+		f.mu.Unlock()
+		if r.off < avail {
+			k := int(min(int64(len(p)), avail-r.off))
+			k, err := f.tmp.File().ReadAt(p[:k], r.off)
+			r.off += int64(k)
+			if err == io.EOF && k > 0 {
+				err = nil
+			}
+			return k, err
+		}
+		if ferr != nil {
+			return 0, ferr
+		}
+		if done {
+			return 0, io.ErrUnexpectedEOF
+		}
+		select {
+		case <-ch:
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		}
+	}
+}
+
+func (r *fillReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.f.info.Size
+	}
+	if offset < 0 {
+		return 0, errors.New("seek before start")
+	}
+	r.off = offset
+	return offset, nil
+}

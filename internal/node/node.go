@@ -1,0 +1,261 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/internal/backend"
+	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/store"
+)
+
+// Node is one objstore node. Its methods are safe for concurrent use.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	backend backend.Backend
+	store   *store.Store
+	db      *index.DB
+	id      string
+
+	mu      sync.RWMutex
+	objects map[string]*object // by tableKey(bucket, key)
+
+	locks [256]sync.Mutex // per-key write locks, by hash of the key
+	seed  maphash.Seed
+
+	fillMu sync.Mutex
+	fills  map[string]*fill
+
+	used     atomic.Int64 // bytes of bodies on disk, committed
+	reserved atomic.Int64 // bytes promised to writes in progress
+	evictMu  sync.Mutex
+	evictC   chan struct{}
+
+	up *uploader
+
+	stats stats
+
+	ctx    context.Context // ends at Close: stops background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// object is the in-memory view of an index entry. e is never modified once
+// the object is in the table: a change replaces the object.
+type object struct {
+	e     index.Entry
+	atime atomic.Int64 // unix nanoseconds of the last access
+	saved int64        // atime last persisted; owned by the flusher
+	valid atomic.Int64 // unix nanoseconds of the last validation
+}
+
+func newObject(e index.Entry) *object {
+	o := &object{e: e}
+	o.atime.Store(e.Atime.UnixNano())
+	o.saved = e.Atime.UnixNano()
+	o.valid.Store(e.Validated.UnixNano())
+	return o
+}
+
+// hasBody reports whether the node holds the object's body.
+func (o *object) hasBody() bool { return o.e.State == index.Clean || o.e.State == index.Dirty }
+
+// Open opens the node's data dir, reconciles the index with the bodies on
+// disk and starts background work (eviction, upload queue, access-time
+// flushing). Close stops it.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("open node: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "bodies"))
+	if err != nil {
+		return nil, fmt.Errorf("open node: %w", err)
+	}
+	db, err := index.Open(filepath.Join(cfg.DataDir, "index.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open node: %w", err)
+	}
+	id, err := db.NodeID()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open node: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		cfg: cfg, log: cfg.Logger, backend: cfg.Backend, store: st, db: db, id: id,
+		objects: make(map[string]*object),
+		seed:    maphash.MakeSeed(),
+		fills:   make(map[string]*fill),
+		evictC:  make(chan struct{}, 1),
+		ctx:     ctx, cancel: cancel,
+	}
+	if err := n.reconcile(); err != nil {
+		cancel()
+		db.Close()
+		return nil, fmt.Errorf("open node: %w", err)
+	}
+	n.up = newUploader(n)
+	if err := n.up.start(); err != nil {
+		cancel()
+		db.Close()
+		return nil, fmt.Errorf("open node: %w", err)
+	}
+	n.wg.Add(2)
+	go n.evictLoop()
+	go n.atimeLoop()
+	n.kickEvict()
+	return n, nil
+}
+
+// ID is the node's ID, a ULID created once and kept in the data dir.
+func (n *Node) ID() string { return n.id }
+
+// Close stops background work, persists access times and closes the index.
+// Requests still in progress may fail. Safe to call twice.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		n.cancel()
+		n.wg.Wait()
+		n.up.wait()
+		n.flushAtimes(context.Background())
+		err = n.db.Close()
+	})
+	return err
+}
+
+// tableKey is the key of an object in the in-memory table.
+func tableKey(bucket, key string) string { return bucket + "\x00" + key }
+
+// lookup returns the table's object for (bucket, key), or nil.
+func (n *Node) lookup(bucket, key string) *object {
+	n.mu.RLock()
+	o := n.objects[tableKey(bucket, key)]
+	n.mu.RUnlock()
+	return o
+}
+
+// keyLock returns the write lock of (bucket, key). Changes to one key's
+// entry (put, delete, fill, evict, upload done) hold it from index commit to
+// table update, so the index and the table agree on the order of changes.
+func (n *Node) keyLock(bucket, key string) *sync.Mutex {
+	return &n.locks[n.stripe(bucket, key)]
+}
+
+func (n *Node) stripe(bucket, key string) int {
+	var h maphash.Hash
+	h.SetSeed(n.seed)
+	h.WriteString(bucket)
+	h.WriteByte(0)
+	h.WriteString(key)
+	return int(h.Sum64() % uint64(len(n.locks)))
+}
+
+// change replaces the table's object old (nil if none) for a key by entry
+// e (nil removes the key from the table).
+type change struct {
+	old *object
+	e   *index.Entry
+}
+
+// publish commits b and then applies the changes to the table, releasing
+// the bodies of the entries they replace. The caller holds the keyLock of
+// every key changed, so the index and the table agree on the order of
+// changes to a key.
+func (n *Node) publish(ctx context.Context, b *index.Batch, changes ...change) error {
+	if err := n.db.Commit(ctx, b); err != nil {
+		return err
+	}
+	for _, c := range changes {
+		n.apply(c.old, c.e)
+	}
+	return nil
+}
+
+func (n *Node) apply(old *object, e *index.Entry) {
+	var no *object
+	var k string
+	if e != nil {
+		no = newObject(*e)
+		if old != nil && e.Gen != "" && old.e.Gen == e.Gen {
+			no.atime.Store(old.atime.Load())
+		}
+		k = tableKey(e.Bucket, e.Key)
+	} else {
+		k = tableKey(old.e.Bucket, old.e.Key)
+	}
+	n.mu.Lock()
+	if no == nil {
+		delete(n.objects, k)
+	} else {
+		n.objects[k] = no
+	}
+	n.mu.Unlock()
+	if no != nil && no.hasBody() && (old == nil || !old.hasBody() || old.e.Gen != no.e.Gen) {
+		n.used.Add(no.e.Size)
+		n.stats.objects.Add(1)
+	}
+	if old != nil && old.hasBody() && (no == nil || !no.hasBody() || old.e.Gen != no.e.Gen) {
+		n.used.Add(-old.e.Size)
+		n.stats.objects.Add(-1)
+		if err := n.store.Remove(old.e.Bucket, old.e.Key, old.e.Gen); err != nil {
+			n.log.Warn("remove replaced body", "bucket", old.e.Bucket, "key", old.e.Key, "err", err)
+		}
+	}
+}
+
+// lockKeys locks the keyLocks of several objects, each stripe once and in
+// stripe order (so two callers cannot deadlock), and returns the unlock.
+func (n *Node) lockKeys(objs []*object) (unlock func()) {
+	idx := make([]int, 0, len(objs))
+	seen := make(map[int]bool, len(objs))
+	for _, o := range objs {
+		i := n.stripe(o.e.Bucket, o.e.Key)
+		if !seen[i] {
+			seen[i] = true
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	for _, i := range idx {
+		n.locks[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			n.locks[i].Unlock()
+		}
+	}
+}
+
+// newGen returns a fresh body generation.
+func newGen() string { return ulid.Make().String() }
+
+// errClosed is returned for work refused because the node is closing.
+var errClosed = errors.New("node closed")
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,180 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/index"
+)
+
+// GetOptions qualifies a read.
+type GetOptions struct {
+	// ReadThrough fetches a key this node has never seen from the backend;
+	// without it such a key is core.ErrNotFound (the /api/v1 default). A key
+	// the node knows but holds no body of is always fetched.
+	ReadThrough bool
+	// Revalidate checks a cached copy against the backend whatever its age
+	// (a client's Cache-Control: no-cache).
+	Revalidate bool
+}
+
+// Object is an open object. Close it when done.
+type Object struct {
+	core.Info
+	// Source says where the body comes from.
+	Source Source
+	// Stale is set when the copy could not be revalidated because the
+	// backend failed, and is served anyway (stale-if-error).
+	Stale bool
+	// Content reads the body: Info.Size bytes, seekable. For a local hit
+	// it is the *os.File, so that the HTTP server can use sendfile.
+	Content io.ReadSeeker
+	close   func()
+}
+
+// Close releases the object's resources.
+func (o *Object) Close() { o.close() }
+
+// Get opens an object for reading: from local disk if the node holds it,
+// else from the backend. Concurrent misses of one key share one backend GET.
+// A deleted object returns core.ErrDeleted; an unknown one core.ErrNotFound
+// unless opts.ReadThrough. Backend failures on a miss are *core.BackendError.
+func (n *Node) Get(ctx context.Context, bucket, key string, opts GetOptions) (*Object, error) {
+	if err := validateAddr(bucket, key); err != nil {
+		return nil, err
+	}
+	o := n.lookup(bucket, key)
+	switch {
+	case o == nil && !opts.ReadThrough:
+		return nil, fmt.Errorf("get %q: %w", key, core.ErrNotFound)
+	case o == nil:
+	case o.e.State == index.Deleted:
+		return nil, fmt.Errorf("get %q: %w", key, core.ErrDeleted)
+	case o.hasBody():
+		if n.needsRevalidate(o, opts) {
+			return n.revalidate(ctx, o)
+		}
+		if obj := n.openLocal(o); obj != nil {
+			return obj, nil
+		}
+	}
+	n.stats.misses.Add(1)
+	return n.fetch(ctx, bucket, key, o, "")
+}
+
+// openLocal opens o's body, or returns nil if it is gone from disk (which
+// reconciliation rules out but a disk fault may not).
+func (n *Node) openLocal(o *object) *Object {
+	f, err := n.store.Open(o.e.Bucket, o.e.Key, o.e.Gen)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			n.log.Warn("open cached body", "bucket", o.e.Bucket, "key", o.e.Key, "err", err)
+		}
+		return nil
+	}
+	touch(o)
+	n.stats.hits.Add(1)
+	return &Object{Info: o.e.Info, Source: FromLocal, Content: f, close: func() { f.Close() }}
+}
+
+// Stat returns an object's metadata. It never asks the backend about an
+// object the node knows (cached or evicted); an unknown one is looked up
+// with a backend HEAD when opts.ReadThrough.
+func (n *Node) Stat(ctx context.Context, bucket, key string, opts GetOptions) (core.Info, Source, error) {
+	if err := validateAddr(bucket, key); err != nil {
+		return core.Info{}, 0, err
+	}
+	o := n.lookup(bucket, key)
+	switch {
+	case o != nil && o.e.State == index.Deleted:
+		return core.Info{}, 0, fmt.Errorf("stat %q: %w", key, core.ErrDeleted)
+	case o != nil && o.hasBody():
+		touch(o)
+		return o.e.Info, FromLocal, nil
+	case o != nil:
+		return o.e.Info, FromBackend, nil
+	case !opts.ReadThrough:
+		return core.Info{}, 0, fmt.Errorf("stat %q: %w", key, core.ErrNotFound)
+	}
+	info, err := n.backend.Head(ctx, bucket, key)
+	n.backendCall("head", err)
+	if err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return core.Info{}, 0, fmt.Errorf("stat %q: %w", key, core.ErrNotFound)
+		}
+		return core.Info{}, 0, fmt.Errorf("stat %q: %w", key, asBackendError("head", err))
+	}
+	fixFetched(&info, bucket, key)
+	return info, FromBackend, nil
+}
+
+func (n *Node) needsRevalidate(o *object, opts GetOptions) bool {
+	if o.e.State != index.Clean || o.e.Level < core.LevelBackend {
+		return false // the backend does not have (this version of) it
+	}
+	if opts.Revalidate {
+		return true
+	}
+	return n.cfg.RevalidateAfter > 0 && time.Since(timeFromNanos(o.valid.Load())) > n.cfg.RevalidateAfter
+}
+
+// revalidate asks the backend whether o is still current, with a
+// conditional GET: unchanged costs no transfer, changed streams the new
+// version, gone forgets the object, and a failure serves the cached copy.
+func (n *Node) revalidate(ctx context.Context, o *object) (*Object, error) {
+	n.stats.revalidations.Add(1)
+	obj, err := n.fetch(ctx, o.e.Bucket, o.e.Key, o, o.e.ETag)
+	switch {
+	case err == nil:
+		return obj, nil
+	case errors.Is(err, core.ErrNotModified):
+		o.valid.Store(time.Now().UnixNano())
+		if obj := n.openLocal(o); obj != nil {
+			return obj, nil
+		}
+		return n.fetch(ctx, o.e.Bucket, o.e.Key, o, "")
+	case errors.Is(err, core.ErrNotFound):
+		n.forget(ctx, o)
+		return nil, err
+	case ctx.Err() != nil:
+		return nil, err
+	}
+	n.log.Warn("revalidate failed; serving cached copy", "bucket", o.e.Bucket, "key", o.e.Key, "err", err)
+	obj = n.openLocal(o)
+	if obj == nil {
+		return nil, err
+	}
+	n.stats.stale.Add(1)
+	obj.Stale = true
+	return obj, nil
+}
+
+// forget drops o, gone from the backend behind objstore's back.
+func (n *Node) forget(ctx context.Context, o *object) {
+	mu := n.keyLock(o.e.Bucket, o.e.Key)
+	mu.Lock()
+	defer mu.Unlock()
+	if n.lookup(o.e.Bucket, o.e.Key) != o {
+		return
+	}
+	var b index.Batch
+	b.Delete(o.e.Bucket, o.e.Key)
+	if err := n.publish(ctx, &b, change{o, nil}); err != nil {
+		n.log.Warn("forget object", "bucket", o.e.Bucket, "key", o.e.Key, "err", err)
+	}
+}
+
+// fixFetched completes the Info of an object read from the backend: it is
+// in the backend, so its level is at least LevelBackend whatever the
+// metadata says.
+func fixFetched(info *core.Info, bucket, key string) {
+	info.Bucket, info.Key = bucket, key
+	if info.Level < core.LevelBackend {
+		info.Level = core.LevelBackend
+	}
+}

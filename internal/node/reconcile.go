@@ -1,0 +1,69 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/store"
+)
+
+// reconcile loads the index into memory and makes it agree with the bodies
+// on disk: a body without an entry (a write that crashed before its index
+// commit, or a replaced generation whose removal was cut short) is removed;
+// an entry whose body is missing or has the wrong size is downgraded to
+// metadata only (clean), or dropped (dirty or level 0: the body existed
+// nowhere else).
+func (n *Node) reconcile() error {
+	byName := make(map[string]*index.Entry)
+	var entries []*index.Entry
+	err := n.db.Entries(func(e index.Entry) error {
+		ep := &e
+		entries = append(entries, ep)
+		if e.State == index.Clean || e.State == index.Dirty {
+			byName[store.Name(e.Bucket, e.Key, e.Gen)] = ep
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	present := make(map[*index.Entry]bool, len(byName))
+	removed := 0
+	err = n.store.Walk(func(name string, size int64) error {
+		if e, ok := byName[name]; ok && e.Size == size {
+			present[e] = true
+			return nil
+		}
+		removed++
+		return n.store.RemoveName(name)
+	})
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	var fix index.Batch
+	for _, e := range entries {
+		if (e.State == index.Clean || e.State == index.Dirty) && !present[e] {
+			if e.State == index.Dirty || e.Level == core.LevelLocal {
+				n.log.Error("body lost from disk; forgetting object", "bucket", e.Bucket, "key", e.Key, "state", e.State)
+				fix.Delete(e.Bucket, e.Key)
+				continue
+			}
+			e.State, e.Gen = index.Evicted, ""
+			fix.Put(*e)
+		}
+		o := newObject(*e)
+		n.objects[tableKey(e.Bucket, e.Key)] = o
+		if o.hasBody() {
+			n.used.Add(e.Size)
+			n.stats.objects.Add(1)
+		}
+	}
+	if err := n.db.Commit(context.Background(), &fix); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	n.log.Info("index loaded", "objects", n.stats.objects.Load(), "bytes", n.used.Load(),
+		"entries", len(entries), "orphans_removed", removed, "entries_fixed", fix.Len())
+	return nil
+}

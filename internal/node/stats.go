@@ -1,0 +1,123 @@
+package node
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/objstore/objstore/internal/index"
+)
+
+// Source says where a read's body came from.
+type Source int
+
+const (
+	// FromLocal: this node's disk.
+	FromLocal Source = iota
+	// FromPeer: another node of the cluster.
+	FromPeer
+	// FromBackend: the backend (a miss).
+	FromBackend
+)
+
+func (s Source) String() string {
+	switch s {
+	case FromPeer:
+		return "peer"
+	case FromBackend:
+		return "backend"
+	}
+	return "local"
+}
+
+type opCounters struct{ get, head, put, del atomic.Uint64 }
+
+func (c *opCounters) add(op string) {
+	switch op {
+	case "get":
+		c.get.Add(1)
+	case "head":
+		c.head.Add(1)
+	case "put":
+		c.put.Add(1)
+	case "delete":
+		c.del.Add(1)
+	}
+}
+
+func (c *opCounters) snapshot() map[string]uint64 {
+	return map[string]uint64{"get": c.get.Load(), "head": c.head.Load(), "put": c.put.Load(), "delete": c.del.Load()}
+}
+
+type stats struct {
+	hits, misses, revalidations, stale, coalesced atomic.Uint64
+	servedLocal, servedBackend, servedPeer        atomic.Uint64
+	evictions, evictedBytes                       atomic.Uint64
+	uploads, uploadRetries                        atomic.Uint64
+	objects                                       atomic.Int64
+	backendReqs, backendErrs                      opCounters
+}
+
+// Stats is a point-in-time reading of a node's counters.
+type Stats struct {
+	Hits, Misses               uint64
+	Revalidations, StaleServed uint64
+	CoalescedMisses            uint64
+	BytesServed                map[string]uint64 // by Source.String()
+	BackendRequests            map[string]uint64 // by op: get, head, put, delete
+	BackendErrors              map[string]uint64
+	Evictions, EvictedBytes    uint64
+	Objects                    int64 // bodies on disk
+	BytesCached, Capacity      int64
+	UploadQueueLength          int64
+	UploadQueueOldest          time.Duration
+	UploadsDone, UploadRetries uint64
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats {
+	s := &n.stats
+	st := Stats{
+		Hits: s.hits.Load(), Misses: s.misses.Load(),
+		Revalidations: s.revalidations.Load(), StaleServed: s.stale.Load(),
+		CoalescedMisses: s.coalesced.Load(),
+		BytesServed: map[string]uint64{
+			"local": s.servedLocal.Load(), "backend": s.servedBackend.Load(), "peer": s.servedPeer.Load(),
+		},
+		BackendRequests: s.backendReqs.snapshot(),
+		BackendErrors:   s.backendErrs.snapshot(),
+		Evictions:       s.evictions.Load(), EvictedBytes: s.evictedBytes.Load(),
+		Objects:     s.objects.Load(),
+		BytesCached: n.used.Load(), Capacity: n.cfg.Capacity,
+		UploadQueueLength: n.up.length.Load(),
+		UploadsDone:       s.uploads.Load(), UploadRetries: s.uploadRetries.Load(),
+	}
+	if st.UploadQueueLength > 0 {
+		n.db.Queue(func(it index.Item) bool {
+			st.UploadQueueOldest = time.Since(it.Enqueued)
+			return false
+		})
+	}
+	return st
+}
+
+// AddServed counts bytes sent to clients from src; APIs call it once a
+// response is written.
+func (n *Node) AddServed(src Source, bytes int64) {
+	switch src {
+	case FromLocal:
+		n.stats.servedLocal.Add(uint64(bytes))
+	case FromPeer:
+		n.stats.servedPeer.Add(uint64(bytes))
+	case FromBackend:
+		n.stats.servedBackend.Add(uint64(bytes))
+	}
+}
+
+// backendCall counts a backend request and its failure.
+func (n *Node) backendCall(op string, err error) {
+	n.stats.backendReqs.add(op)
+	if err != nil && !isExpected(err) {
+		n.stats.backendErrs.add(op)
+	}
+}
+

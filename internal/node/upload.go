@@ -1,0 +1,185 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/index"
+)
+
+// uploader drains the write-back queue to the backend. A dispatcher reads
+// the durable queue in order and hands each item to the worker its key
+// hashes to, so the operations on one key reach the backend in the order
+// they were acknowledged, while different keys upload in parallel. A failed
+// item is retried with exponential back-off and blocks only its worker.
+type uploader struct {
+	n       *Node
+	length  atomic.Int64 // items in the durable queue
+	wake    chan struct{}
+	workers []chan index.Item
+	seed    maphash.Seed
+	wg      sync.WaitGroup
+}
+
+func newUploader(n *Node) *uploader {
+	return &uploader{n: n, wake: make(chan struct{}, 1), seed: maphash.MakeSeed()}
+}
+
+func (u *uploader) start() error {
+	var count int64
+	if err := u.n.db.Queue(func(index.Item) bool { count++; return true }); err != nil {
+		return err
+	}
+	u.length.Store(count)
+	for i := 0; i < u.n.cfg.UploadWorkers; i++ {
+		ch := make(chan index.Item, 64)
+		u.workers = append(u.workers, ch)
+		u.wg.Add(1)
+		go u.work(ch)
+	}
+	u.wg.Add(1)
+	go u.dispatch()
+	u.added(0)
+	return nil
+}
+
+// wait returns once the dispatcher and workers stopped (after n.ctx ends).
+func (u *uploader) wait() { u.wg.Wait() }
+
+// added tells the uploader that k items were committed to the queue.
+func (u *uploader) added(k int64) {
+	u.length.Add(k)
+	select {
+	case u.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (u *uploader) dispatch() {
+	defer u.wg.Done()
+	defer func() {
+		for _, ch := range u.workers {
+			close(ch)
+		}
+	}()
+	ctx := u.n.ctx
+	var next uint64 // first sequence not yet dispatched
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.wake:
+		}
+		var batch []index.Item
+		err := u.n.db.QueueFrom(next, func(it index.Item) bool {
+			batch = append(batch, it)
+			return len(batch) < 1024
+		})
+		if err != nil {
+			u.n.log.Error("read upload queue", "err", err)
+			continue
+		}
+		for _, it := range batch {
+			var h maphash.Hash
+			h.SetSeed(u.seed)
+			h.WriteString(it.Bucket)
+			h.WriteByte(0)
+			h.WriteString(it.Key)
+			select {
+			case u.workers[h.Sum64()%uint64(len(u.workers))] <- it:
+			case <-ctx.Done():
+				return
+			}
+			next = it.Seq + 1
+		}
+		if len(batch) == 1024 {
+			u.added(0) // more to read
+		}
+	}
+}
+
+func (u *uploader) work(items <-chan index.Item) {
+	defer u.wg.Done()
+	n := u.n
+	for it := range items {
+		delay := n.cfg.RetryMin
+		for {
+			err := u.do(n.ctx, it)
+			if err == nil {
+				break
+			}
+			if n.ctx.Err() != nil {
+				return
+			}
+			n.stats.uploadRetries.Add(1)
+			n.log.Warn("write-back upload failed; retrying", "op", it.Op, "bucket", it.Bucket, "key", it.Key, "retry_in", delay, "err", err)
+			if !sleepCtx(n.ctx, delay) {
+				return
+			}
+			delay = min(2*delay, n.cfg.RetryMax)
+		}
+	}
+}
+
+// do carries out one queue item and removes it from the queue.
+func (u *uploader) do(ctx context.Context, it index.Item) error {
+	n := u.n
+	var done *object // the dirty object this upload made clean
+	switch it.Op {
+	case index.OpPut:
+		o := n.lookup(it.Bucket, it.Key)
+		if o == nil || o.e.Gen != it.Gen || o.e.State != index.Dirty {
+			break // superseded by a later put or delete, queued after this one
+		}
+		f, err := n.store.Open(it.Bucket, it.Key, it.Gen)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		_, err = n.backend.Put(ctx, it.Bucket, it.Key, f, o.e.Size, o.e.Info)
+		f.Close()
+		n.backendCall("put", err)
+		if err != nil {
+			return err
+		}
+		done = o
+	case index.OpDelete:
+		err := n.backend.Delete(ctx, it.Bucket, it.Key)
+		n.backendCall("delete", err)
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
+			return err
+		}
+	}
+
+	var b index.Batch
+	b.Dequeue(it.Seq)
+	mu := n.keyLock(it.Bucket, it.Key)
+	mu.Lock()
+	defer mu.Unlock()
+	var changes []change
+	if done != nil && n.lookup(it.Bucket, it.Key) == done {
+		e := done.e
+		e.State = index.Clean
+		e.Validated = time.Now().UTC()
+		e.Atime = timeFromNanos(done.atime.Load())
+		b.Put(e)
+		changes = append(changes, change{done, &e})
+	}
+	if err := n.publish(ctx, &b, changes...); err != nil {
+		return err
+	}
+	u.length.Add(-1)
+	n.stats.uploads.Add(1)
+	if done != nil {
+		n.kickEvictIfHigh() // the object became evictable
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/index"
+)
+
+// Put stores an object: body holds size bytes, or an unknown number when
+// size < 0. info gives the bucket, key, content type, user metadata,
+// headers, name and consistency level; Put fills in Size, ETag and ModTime
+// and returns the stored Info.
+//
+// A body shorter or longer than size stores nothing and returns
+// core.ErrIncompleteBody. When only objects that may not be evicted fill
+// the cache, it returns core.ErrInsufficientStorage.
+func (n *Node) Put(ctx context.Context, info core.Info, body io.Reader, size int64) (core.Info, error) {
+	if err := validateInfo(&info); err != nil {
+		return core.Info{}, err
+	}
+	if size >= 0 {
+		if err := n.reserve(size); err != nil {
+			return core.Info{}, err
+		}
+		defer n.reserved.Add(-size)
+	}
+	tmp, err := n.store.NewTemp()
+	if err != nil {
+		return core.Info{}, err
+	}
+	defer tmp.Close()
+
+	src := body
+	if size >= 0 {
+		// Read one byte past size to tell a longer body from an exact one.
+		src = io.LimitReader(body, size+1)
+	}
+	if _, err := tmp.ReadFrom(src); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return core.Info{}, fmt.Errorf("put %q: %w (received %d of %d bytes)", info.Key, core.ErrIncompleteBody, tmp.Size(), size)
+		}
+		return core.Info{}, fmt.Errorf("put %q: read body: %w", info.Key, err)
+	}
+	if size >= 0 && tmp.Size() != size {
+		return core.Info{}, fmt.Errorf("put %q: %w (received %d bytes, declared %d)", info.Key, core.ErrIncompleteBody, tmp.Size(), size)
+	}
+	if size < 0 {
+		if err := n.reserve(tmp.Size()); err != nil {
+			return core.Info{}, err
+		}
+		defer n.reserved.Add(-tmp.Size())
+	}
+	info.Size = tmp.Size()
+	info.ETag = tmp.ETag()
+	info.ModTime = time.Now().UTC().Truncate(time.Millisecond)
+
+	gen := newGen()
+	if err := tmp.Commit(info.Bucket, info.Key, gen); err != nil {
+		return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			n.store.Remove(info.Bucket, info.Key, gen)
+		}
+	}()
+
+	e := index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: info.ModTime, Validated: info.ModTime}
+	upload := info.Level >= core.LevelBackend
+	if upload && n.cfg.WriteMode == WriteThrough {
+		_, err := n.backend.Put(ctx, info.Bucket, info.Key, io.NewSectionReader(tmp.File(), 0, info.Size), info.Size, info)
+		n.backendCall("put", err)
+		if err != nil {
+			return core.Info{}, fmt.Errorf("put %q: %w", info.Key, asBackendError("put", err))
+		}
+	}
+
+	var b index.Batch
+	var item *index.Item
+	if upload && n.cfg.WriteMode == WriteBack {
+		e.State = index.Dirty
+		item = &index.Item{Op: index.OpPut, Bucket: info.Bucket, Key: info.Key, Gen: gen, Enqueued: info.ModTime}
+		b.Enqueue(item)
+	}
+	b.Put(e)
+	mu := n.keyLock(info.Bucket, info.Key)
+	mu.Lock()
+	old := n.lookup(info.Bucket, info.Key)
+	err = n.publish(ctx, &b, change{old, &e})
+	mu.Unlock()
+	if err != nil {
+		return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
+	}
+	committed = true
+	if item != nil {
+		n.up.added(1)
+	}
+	n.kickEvictIfHigh()
+	return info, nil
+}
+
+// Delete removes an object from the cache and the backend and records a
+// tombstone, so that later reads answer core.ErrDeleted without asking the
+// backend. It returns core.ErrNotFound if neither this node nor the backend
+// knew the object.
+func (n *Node) Delete(ctx context.Context, bucket, key string) error {
+	if err := validateAddr(bucket, key); err != nil {
+		return err
+	}
+	old := n.lookup(bucket, key)
+	if old == nil || old.e.State == index.Deleted {
+		_, err := n.backend.Head(ctx, bucket, key)
+		n.backendCall("head", err)
+		if errors.Is(err, core.ErrNotFound) {
+			return fmt.Errorf("delete %q: %w", key, core.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("delete %q: %w", key, asBackendError("head", err))
+		}
+	}
+	now := time.Now().UTC()
+	if n.cfg.WriteMode == WriteThrough {
+		err := n.backend.Delete(ctx, bucket, key)
+		n.backendCall("delete", err)
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
+			return fmt.Errorf("delete %q: %w", key, asBackendError("delete", err))
+		}
+	}
+	var b index.Batch
+	e := index.Entry{Info: core.Info{Bucket: bucket, Key: key, ModTime: now}, State: index.Deleted, Atime: now}
+	b.Put(e)
+	queued := n.cfg.WriteMode == WriteBack
+	if queued {
+		b.Enqueue(&index.Item{Op: index.OpDelete, Bucket: bucket, Key: key, Enqueued: now})
+	}
+	mu := n.keyLock(bucket, key)
+	mu.Lock()
+	err := n.publish(ctx, &b, change{n.lookup(bucket, key), &e})
+	mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("delete %q: %w", key, err)
+	}
+	if queued {
+		n.up.added(1)
+	}
+	return nil
+}
+
+func validateAddr(bucket, key string) error {
+	if bucket == "" {
+		return fmt.Errorf("%w: empty bucket", core.ErrInvalidBucket)
+	}
+	return core.ValidateKey(key)
+}
+
+func validateInfo(info *core.Info) error {
+	if err := validateAddr(info.Bucket, info.Key); err != nil {
+		return err
+	}
+	if info.Level < core.LevelLocal || info.Level > core.LevelAll {
+		return fmt.Errorf("%w: consistency level %d", core.ErrInvalidArgument, info.Level)
+	}
+	return core.ValidateUserMeta(info.UserMeta)
+}
+
+// asBackendError makes sure err is a *core.BackendError, so APIs answer it
+// as a gateway failure.
+func asBackendError(op string, err error) error {
+	var be *core.BackendError
+	if errors.As(err, &be) {
+		return err
+	}
+	return &core.BackendError{Op: op, Err: err}
+}
+
+// isExpected reports whether a backend error is a normal answer, not a failure.
+func isExpected(err error) bool {
+	return errors.Is(err, core.ErrNotFound) || errors.Is(err, core.ErrNotModified)
+}
