@@ -1,0 +1,231 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/objstore/objstore/internal/core"
+)
+
+// Write modes of --write-mode.
+const (
+	writeThrough = "through" // a PUT returns once the backend has the object
+	writeBack    = "back"    // a PUT returns once the object is durable locally; uploads follow
+)
+
+// serveConfig is the configuration of objstore serve, read from its flags
+// and their OBJSTORE_* environment twins by parseServe.
+type serveConfig struct {
+	// DataDir holds cached bodies and the index, as given (not made
+	// absolute). Default "./objstore-data".
+	DataDir string
+	// Listen is the host:port of the HTTP server. Default "127.0.0.1:10999".
+	Listen string
+	// BackendURL is --backend as given; "" means the default below.
+	BackendURL string
+	// Backend is BackendURL parsed. Default file://<absolute DataDir>/origin.
+	Backend backendSpec
+	// Bucket is the bucket /api/v1 uses when a request names none.
+	// Default "objstore".
+	Bucket string
+	// CacheSize is how many bytes of bodies the cache may hold. Default 0,
+	// meaning: 80% of the free space of DataDir's filesystem at start plus
+	// what the cache already holds (serve works that out, not parseServe).
+	CacheSize int64
+	// WriteMode is writeThrough (default) or writeBack.
+	WriteMode string
+	// RevalidateAfter is how old a cached copy may get before a read checks
+	// it against the backend; 0 (default) checks on every read.
+	RevalidateAfter time.Duration
+	// LogLevel is debug, info (default), warn or error, in lower case.
+	LogLevel string
+	// LogFormat is text (default) or json, in lower case.
+	LogFormat string
+	// UploadWorkers is how many uploads to the backend run at once.
+	// Default 8.
+	UploadWorkers int
+}
+
+// defaultServeConfig returns a fresh serveConfig holding every default
+// (with Backend still unresolved: it depends on DataDir).
+func defaultServeConfig() serveConfig {
+	return serveConfig{
+		DataDir:       "./objstore-data",
+		Listen:        "127.0.0.1:10999",
+		Bucket:        "objstore",
+		WriteMode:     writeThrough,
+		LogLevel:      "info",
+		LogFormat:     "text",
+		UploadWorkers: 8,
+	}
+}
+
+// parseServe reads the configuration of objstore serve from args (without
+// the subcommand name) and the environment getenv reports (nil: none),
+// checks every value and resolves the backend.
+//
+// For -h or --help it prints the usage to stderr and returns an error
+// wrapping flag.ErrHelp, which the caller should treat as success. Other
+// errors name the flag or environment variable at fault.
+func parseServe(args []string, getenv func(string) string) (serveConfig, error) {
+	cfg := defaultServeConfig()
+	var cacheSize string
+	fs := serveFlags(&cfg, &cacheSize)
+	if err := fs.ParseEnv(args, getenv); err != nil {
+		return serveConfig{}, fmt.Errorf("serve: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return serveConfig{}, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+
+	var errs []error
+	check := func(name string, err error) {
+		if err != nil {
+			errs = append(errs, fs.invalid(name, err))
+		}
+	}
+	if cfg.DataDir == "" {
+		check("data-dir", errors.New("must not be empty"))
+	}
+	check("listen", checkListen(cfg.Listen))
+	var err error
+	cfg.Backend, err = parseBackendURL(cfg.BackendURL, cfg.DataDir)
+	check("backend", err)
+	check("bucket", core.ValidateBucket(cfg.Bucket))
+	if cacheSize != "" {
+		cfg.CacheSize, err = parseSize(cacheSize)
+		if err == nil && cfg.CacheSize == 0 {
+			err = fmt.Errorf("size %q: must be more than 0 (leave it empty for the automatic size)", cacheSize)
+		}
+		check("cache-size", err)
+	}
+	cfg.WriteMode = strings.ToLower(cfg.WriteMode)
+	if cfg.WriteMode != writeThrough && cfg.WriteMode != writeBack {
+		check("write-mode", fmt.Errorf("write mode %q: must be %s or %s", cfg.WriteMode, writeThrough, writeBack))
+	}
+	if cfg.RevalidateAfter < 0 {
+		check("revalidate-after", fmt.Errorf("duration %v: must not be negative", cfg.RevalidateAfter))
+	}
+	cfg.LogLevel = strings.ToLower(cfg.LogLevel)
+	_, err = parseLevel(cfg.LogLevel)
+	check("log-level", err)
+	cfg.LogFormat = strings.ToLower(cfg.LogFormat)
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		check("log-format", fmt.Errorf("log format %q: must be text or json", cfg.LogFormat))
+	}
+	if cfg.UploadWorkers < 1 {
+		check("upload-workers", fmt.Errorf("%d workers: must be at least 1", cfg.UploadWorkers))
+	}
+	if len(errs) > 0 {
+		return serveConfig{}, fmt.Errorf("serve: %w", errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+// serveFlags defines the flags of objstore serve on a new set, storing
+// into cfg (whose values are the defaults) and, for --cache-size, which
+// parseServe converts, into cacheSize.
+func serveFlags(cfg *serveConfig, cacheSize *string) *envFlagSet {
+	fs := newEnvFlagSet("serve", "objstore serve [flags]")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`dir`ectory for cached bodies and the index")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`host:port` to serve HTTP on")
+	fs.StringVar(&cfg.BackendURL, "backend", cfg.BackendURL, "origin bucket `URL`: file:///abs/dir, s3://bucket?region=R,\n"+
+		"or s3://bucket?endpoint=http://host:port&path_style=true (default file://<data-dir>/origin)")
+	fs.StringVar(&cfg.Bucket, "bucket", cfg.Bucket, "`name` of the bucket /api/v1 uses")
+	fs.StringVar(cacheSize, "cache-size", *cacheSize, "`size` of the cache in bytes, as in 50GiB, 500MB or 1048576\n"+
+		"(default 80% of the data dir's free space plus what the cache holds)")
+	fs.StringVar(&cfg.WriteMode, "write-mode", cfg.WriteMode, "`mode`: through (a PUT waits for the backend) or back (a PUT returns\n"+
+		"once stored locally and uploads follow)")
+	fs.DurationVar(&cfg.RevalidateAfter, "revalidate-after", cfg.RevalidateAfter, "age after which a cached copy is checked against the backend (0: always)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "`level` of logs: debug, info, warn or error")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "`format` of logs: text or json")
+	fs.IntVar(&cfg.UploadWorkers, "upload-workers", cfg.UploadWorkers, "`n`umber of uploads to the backend to run at once")
+	return fs
+}
+
+// checkListen accepts host:port with a numeric port; an empty host means
+// every interface.
+func checkListen(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: want host:port: %w", addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("listen address %q: port %q must be a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+// sizeUnit returns the multiplier of a parseSize unit, in any case.
+func sizeUnit(suffix string) (int64, bool) {
+	switch strings.ToLower(suffix) {
+	case "", "b":
+		return 1, true
+	case "kb":
+		return 1e3, true
+	case "mb":
+		return 1e6, true
+	case "gb":
+		return 1e9, true
+	case "tb":
+		return 1e12, true
+	case "pb":
+		return 1e15, true
+	case "eb":
+		return 1e18, true
+	case "kib":
+		return 1 << 10, true
+	case "mib":
+		return 1 << 20, true
+	case "gib":
+		return 1 << 30, true
+	case "tib":
+		return 1 << 40, true
+	case "pib":
+		return 1 << 50, true
+	case "eib":
+		return 1 << 60, true
+	}
+	return 0, false
+}
+
+// parseSize parses a byte count: a plain number ("1048576") or a number,
+// possibly with a fraction, and a unit, SI ("500MB" = 500×10⁶, also kB,
+// GB, TB, PB, EB) or IEC ("50GiB" = 50×2³⁰, also KiB, MiB, TiB, PiB, EiB).
+// Units are case-insensitive and may follow a space; a fraction of a byte
+// is dropped. Single-letter units ("50G") are refused as ambiguous.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i < 0 {
+		i = len(t)
+	}
+	num, unit := t[:i], strings.TrimSpace(t[i:])
+	if num == "" || strings.Count(num, ".") > 1 || num == "." {
+		return 0, fmt.Errorf("size %q: want a number of bytes with an optional unit, as in 50GiB, 500MB or 1048576", s)
+	}
+	mult, ok := sizeUnit(unit)
+	if !ok {
+		hint := ""
+		if len(unit) == 1 {
+			hint = fmt.Sprintf("; write %[1]sB (powers of 1000) or %[1]siB (powers of 1024)", strings.ToUpper(unit))
+		}
+		return 0, fmt.Errorf("size %q: unknown unit %q%s", s, unit, hint)
+	}
+	r, ok := new(big.Rat).SetString(num)
+	if !ok {
+		return 0, fmt.Errorf("size %q: bad number %q", s, num)
+	}
+	r.Mul(r, new(big.Rat).SetInt64(mult))
+	n := new(big.Int).Quo(r.Num(), r.Denom()) // truncates: whole bytes only
+	if !n.IsInt64() {
+		return 0, fmt.Errorf("size %q: more than %d bytes", s, int64(math.MaxInt64))
+	}
+	return n.Int64(), nil
+}
