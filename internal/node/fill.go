@@ -86,8 +86,11 @@ func (f *fill) release() {
 	f.mu.Lock()
 	f.refs--
 	refs, done := f.refs, f.done
+	arrived := f.written == f.info.Size && f.tmp != nil
 	f.mu.Unlock()
-	if refs <= 1 && !done && f.n.fills[f.key] == f {
+	// Cancel only a transfer still under way: a body that has fully arrived
+	// is worth committing even if its readers are gone.
+	if refs <= 1 && !done && !arrived && f.n.fills[f.key] == f {
 		delete(f.n.fills, f.key) // later readers start afresh
 		f.cancel()
 	}
@@ -122,8 +125,10 @@ func (f *fill) run(ctx context.Context, bucket, key, ifNoneMatch string) {
 		return
 	}
 	defer obj.Body.Close()
+	fixFetched(&obj.Info, bucket, key)
+	f.mu.Lock() // release reads info.Size under mu, possibly before ready
 	f.info = obj.Info
-	fixFetched(&f.info, bucket, key)
+	f.mu.Unlock()
 	close(f.ready)
 
 	err = f.copy(obj.Body)

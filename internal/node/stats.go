@@ -120,4 +120,3 @@ func (n *Node) backendCall(op string, err error) {
 		n.stats.backendErrs.add(op)
 	}
 }
-

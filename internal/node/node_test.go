@@ -1,0 +1,434 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/objstore/objstore/internal/backend"
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/index"
+)
+
+func TestPutGetHitNeverTouchesBackend(t *testing.T) {
+	tn := newTestNode(t)
+	body := []byte("hello objstore")
+	info := tn.put(t, "dir/hello.txt", body, func(i *core.Info) { i.UserMeta = map[string]string{"a": "b"}; i.Name = "hello.txt" })
+	if info.ETag != "64dfc9b4a6a1ab8ba2b3ff6e09bb7fd6" && len(info.ETag) != 32 {
+		t.Fatalf("etag %q", info.ETag)
+	}
+	if tn.be.puts.Load() != 1 {
+		t.Fatalf("write-through made %d backend puts", tn.be.puts.Load())
+	}
+	got, obj, err := tn.read(t, "dir/hello.txt", GetOptions{})
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("get: %q %v", got, err)
+	}
+	if obj.Source != FromLocal || obj.UserMeta["a"] != "b" || obj.Name != "hello.txt" || obj.ETag != info.ETag {
+		t.Fatalf("object %+v", obj.Info)
+	}
+	if _, _, err := tn.Stat(context.Background(), bkt, "dir/hello.txt", GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if g, h := tn.be.gets.Load(), tn.be.heads.Load(); g+h != 0 {
+		t.Fatalf("hit asked the backend: %d gets %d heads", g, h)
+	}
+	// The backend really has it, with its metadata.
+	bi, err := tn.be.Backend.Head(context.Background(), bkt, "dir/hello.txt")
+	if err != nil || bi.ETag != info.ETag || bi.UserMeta["a"] != "b" {
+		t.Fatalf("backend head: %+v %v", bi, err)
+	}
+}
+
+func TestUnknownKeyWithoutReadThroughIsNotFound(t *testing.T) {
+	tn := newTestNode(t)
+	tn.be.Backend.Put(context.Background(), bkt, "k", bytes.NewReader([]byte("x")), 1, core.Info{})
+	if _, _, err := tn.read(t, "k", GetOptions{}); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("want not found, got %v", err)
+	}
+	if tn.be.gets.Load() != 0 {
+		t.Fatal("asked the backend")
+	}
+	got, obj, err := tn.read(t, "k", GetOptions{ReadThrough: true})
+	if err != nil || string(got) != "x" || obj.Source != FromBackend || obj.Level != core.LevelBackend {
+		t.Fatalf("read-through: %q %+v %v", got, obj, err)
+	}
+	// Now cached: a hit.
+	eventually(t, "cached", func() bool { o := tn.lookup(bkt, "k"); return o != nil && o.hasBody() })
+	_, obj, _ = tn.read(t, "k", GetOptions{})
+	if obj.Source != FromLocal || tn.be.gets.Load() != 1 {
+		t.Fatalf("second read source %v, backend gets %d", obj.Source, tn.be.gets.Load())
+	}
+}
+
+func TestConcurrentMissesShareOneBackendGet(t *testing.T) {
+	tn := newTestNode(t)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	tn.be.Backend.Put(context.Background(), bkt, "big", bytes.NewReader(body), int64(len(body)), core.Info{})
+	release := tn.be.setGate()
+	const readers = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	started := make(chan struct{}, readers)
+	for i := 0; i < readers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			obj, err := tn.Get(context.Background(), bkt, "big", GetOptions{ReadThrough: true})
+			started <- struct{}{}
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer obj.Close()
+			got, err := io.ReadAll(obj.Content)
+			if err != nil || !bytes.Equal(got, body) {
+				errs <- fmt.Errorf("body of %d bytes, err %v", len(got), err)
+			}
+		}()
+	}
+	for i := 0; i < readers; i++ {
+		<-started // every reader joined the fill while its body was held
+	}
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if g := tn.be.gets.Load(); g != 1 {
+		t.Fatalf("%d backend GETs for %d concurrent misses", g, readers)
+	}
+	if c := tn.Stats().CoalescedMisses; c != readers-1 {
+		t.Fatalf("coalesced %d", c)
+	}
+}
+
+func TestClientHangupMidMissLeavesNothing(t *testing.T) {
+	tn := newTestNode(t)
+	body := bytes.Repeat([]byte("x"), 1<<20)
+	tn.be.Backend.Put(context.Background(), bkt, "k", bytes.NewReader(body), int64(len(body)), core.Info{})
+	release := tn.be.setGate()
+	defer release()
+	ctx, cancel := context.WithCancel(context.Background())
+	obj, err := tn.Get(ctx, bkt, "k", GetOptions{ReadThrough: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if _, err := obj.Content.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	obj.Close()
+	eventually(t, "fill gone", func() bool {
+		tn.fillMu.Lock()
+		defer tn.fillMu.Unlock()
+		return len(tn.fills) == 0
+	})
+	eventually(t, "temp removed", func() bool {
+		ents, _ := os.ReadDir(filepath.Join(tn.dir, "bodies", "tmp"))
+		return len(ents) == 0
+	})
+	if o := tn.lookup(bkt, "k"); o != nil {
+		t.Fatalf("partial object recorded: %+v", o.e)
+	}
+}
+
+func TestDeleteLeavesTombstone(t *testing.T) {
+	tn := newTestNode(t)
+	tn.put(t, "k", []byte("v"))
+	if err := tn.Delete(context.Background(), bkt, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tn.be.Backend.Head(context.Background(), bkt, "k"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("backend still has it: %v", err)
+	}
+	gets := tn.be.gets.Load()
+	for _, rt := range []bool{false, true} {
+		if _, _, err := tn.read(t, "k", GetOptions{ReadThrough: rt}); !errors.Is(err, core.ErrDeleted) {
+			t.Fatalf("read after delete: %v", err)
+		}
+	}
+	if tn.be.gets.Load() != gets {
+		t.Fatal("read of a deleted key asked the backend")
+	}
+	if err := tn.Delete(context.Background(), bkt, "never-was"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("delete unknown: %v", err)
+	}
+	// A put after the delete brings it back.
+	tn.put(t, "k", []byte("again"))
+	if got, _, err := tn.read(t, "k", GetOptions{}); err != nil || string(got) != "again" {
+		t.Fatalf("%q %v", got, err)
+	}
+	// Tombstones survive restarts.
+	tn.Delete(context.Background(), bkt, "k")
+	tn = tn.restart(t)
+	if _, _, err := tn.read(t, "k", GetOptions{ReadThrough: true}); !errors.Is(err, core.ErrDeleted) {
+		t.Fatalf("after restart: %v", err)
+	}
+}
+
+func TestBadInputStoresNothing(t *testing.T) {
+	tn := newTestNode(t)
+	tn.put(t, "k", []byte("original"))
+	cases := []struct {
+		name string
+		info core.Info
+		body string
+		size int64
+		want error
+	}{
+		{"short body", core.Info{Key: "k"}, "abc", 10, core.ErrIncompleteBody},
+		{"long body", core.Info{Key: "k"}, "abcdef", 3, core.ErrIncompleteBody},
+		{"empty key", core.Info{Key: ""}, "a", 1, core.ErrInvalidKey},
+		{"long key", core.Info{Key: strings.Repeat("k", 1025)}, "a", 1, core.ErrInvalidKey},
+		{"bad utf8", core.Info{Key: "\xff"}, "a", 1, core.ErrInvalidKey},
+		{"big meta", core.Info{Key: "k", UserMeta: map[string]string{"m": strings.Repeat("v", 2048)}}, "a", 1, core.ErrMetaTooLarge},
+		{"bad level", core.Info{Key: "k", Level: 7}, "a", 1, core.ErrInvalidArgument},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.info.Bucket = bkt
+			_, err := tn.Put(context.Background(), c.info, strings.NewReader(c.body), c.size)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			got, _, err := tn.read(t, "k", GetOptions{})
+			if err != nil || string(got) != "original" {
+				t.Fatalf("stored object harmed: %q %v", got, err)
+			}
+		})
+	}
+	ents, _ := os.ReadDir(filepath.Join(tn.dir, "bodies", "tmp"))
+	if len(ents) != 0 {
+		t.Fatalf("temp files left: %d", len(ents))
+	}
+}
+
+func TestWriteThroughBackendDown(t *testing.T) {
+	tn := newTestNode(t)
+	tn.put(t, "cached", []byte("still here"))
+	tn.be.down.Store(true)
+	_, err := tn.Put(context.Background(), core.Info{Bucket: bkt, Key: "new", Level: core.LevelBackend}, strings.NewReader("x"), 1)
+	var be *core.BackendError
+	if !errors.As(err, &be) {
+		t.Fatalf("put with backend down: %v", err)
+	}
+	if tn.lookup(bkt, "new") != nil {
+		t.Fatal("failed put recorded")
+	}
+	// Level 0 never needs the backend.
+	tn.put(t, "local", []byte("l"), func(i *core.Info) { i.Level = core.LevelLocal })
+	if got, _, err := tn.read(t, "cached", GetOptions{}); err != nil || string(got) != "still here" {
+		t.Fatalf("cached read during outage: %q %v", got, err)
+	}
+	if _, _, err := tn.read(t, "missing", GetOptions{ReadThrough: true}); !errors.As(err, &be) {
+		t.Fatalf("miss during outage: %v", err)
+	}
+}
+
+func TestWriteBackQueueDrainsAfterOutage(t *testing.T) {
+	tn := newTestNode(t, func(c *Config) { c.WriteMode = WriteBack })
+	tn.be.down.Store(true)
+	for i := 0; i < 20; i++ {
+		tn.put(t, fmt.Sprint("k", i), []byte(fmt.Sprint("v", i)))
+	}
+	tn.put(t, "k0", []byte("v0-second")) // overwrite: only the last must land
+	if err := tn.Delete(context.Background(), bkt, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, obj, err := tn.read(t, "k3", GetOptions{}); err != nil || string(got) != "v3" || obj.Source != FromLocal {
+		t.Fatalf("dirty read: %q %v", got, err)
+	}
+	if l := tn.Stats().UploadQueueLength; l != 22 {
+		t.Fatalf("queue length %d, want 22", l)
+	}
+	eventually(t, "a failed upload retried", func() bool { return tn.Stats().UploadRetries > 0 })
+	// The queue survives a restart.
+	tn = tn.restart(t)
+	tn.be.down.Store(false)
+	eventually(t, "queue drained", func() bool { return tn.Stats().UploadQueueLength == 0 })
+	ctx := context.Background()
+	for i := 2; i < 20; i++ {
+		obj, err := tn.be.Backend.Get(ctx, bkt, fmt.Sprint("k", i), backend.GetOptions{})
+		if err != nil {
+			t.Fatalf("k%d not uploaded: %v", i, err)
+		}
+		b, _ := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if string(b) != fmt.Sprint("v", i) {
+			t.Fatalf("k%d = %q", i, b)
+		}
+	}
+	obj, err := tn.be.Backend.Get(ctx, bkt, "k0", backend.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if string(b) != "v0-second" {
+		t.Fatalf("k0 = %q", b)
+	}
+	if _, err := tn.be.Backend.Head(ctx, bkt, "k1"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("deleted k1 in backend: %v", err)
+	}
+	if o := tn.lookup(bkt, "k2"); o.e.State != index.Clean {
+		t.Fatalf("k2 state %v after upload", o.e.State)
+	}
+}
+
+func TestRestartKeepsCacheWarm(t *testing.T) {
+	tn := newTestNode(t)
+	for i := 0; i < 10; i++ {
+		tn.put(t, fmt.Sprint("k", i), []byte(fmt.Sprint("value ", i)))
+	}
+	tn = tn.restart(t)
+	tn.be.down.Store(true)
+	for i := 0; i < 10; i++ {
+		got, obj, err := tn.read(t, fmt.Sprint("k", i), GetOptions{})
+		if err != nil || string(got) != fmt.Sprint("value ", i) || obj.Source != FromLocal {
+			t.Fatalf("k%d after restart: %q %v", i, got, err)
+		}
+	}
+	if st := tn.Stats(); st.Objects != 10 || st.BytesCached != 70 {
+		t.Fatalf("stats after restart: %+v", st)
+	}
+}
+
+func TestReconcileFixesIndexAndFiles(t *testing.T) {
+	tn := newTestNode(t)
+	tn.put(t, "kept", []byte("kept"))
+	tn.put(t, "lost", []byte("lost body"))
+	tn.put(t, "local", []byte("level zero"), func(i *core.Info) { i.Level = core.LevelLocal })
+	lost, local := tn.lookup(bkt, "lost").e, tn.lookup(bkt, "local").e
+	if err := tn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(tn.store.Path(bkt, "lost", lost.Gen))
+	os.Remove(tn.store.Path(bkt, "local", local.Gen))
+	orphan := tn.store.Path(bkt, "orphan", "01ORPHAN")
+	os.WriteFile(orphan, []byte("crashed before index commit"), 0o644)
+	tn = startNode(t, tn.cfg)
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Fatal("orphan body not removed")
+	}
+	if o := tn.lookup(bkt, "lost"); o == nil || o.e.State != index.Evicted {
+		t.Fatalf("clean entry without body: %+v", o)
+	}
+	if tn.lookup(bkt, "local") != nil {
+		t.Fatal("level-0 entry without body kept")
+	}
+	// The lost clean body is fetched again from the backend.
+	if got, obj, err := tn.read(t, "lost", GetOptions{}); err != nil || string(got) != "lost body" || obj.Source != FromBackend {
+		t.Fatalf("refetch: %q %v", got, err)
+	}
+	if st := tn.Stats(); st.Objects < 1 || st.BytesCached < 4 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestEvictionKeepsUnderCapacity(t *testing.T) {
+	tn := newTestNode(t, func(c *Config) { c.Capacity = 10 << 10 })
+	body := bytes.Repeat([]byte("e"), 1<<10)
+	tn.put(t, "pinned", body, func(i *core.Info) { i.Level = core.LevelLocal })
+	for i := 0; i < 30; i++ {
+		tn.put(t, fmt.Sprint("k", i), body)
+		if i == 0 {
+			continue
+		}
+		// Keep k0 recently used.
+		o := tn.lookup(bkt, "k0")
+		o.atime.Store(o.atime.Load() + int64(1e12))
+		if u := tn.Stats().BytesCached; u > 10<<10 {
+			t.Fatalf("over capacity: %d", u)
+		}
+	}
+	if o := tn.lookup(bkt, "k0"); !o.hasBody() {
+		t.Fatal("most recently used object evicted")
+	}
+	if o := tn.lookup(bkt, "pinned"); !o.hasBody() {
+		t.Fatal("level-0 object evicted")
+	}
+	if o := tn.lookup(bkt, "k1"); o.e.State != index.Evicted {
+		t.Fatalf("least recently used k1 state %v", o.e.State)
+	}
+	if tn.Stats().Evictions == 0 {
+		t.Fatal("no evictions counted")
+	}
+	// An evicted object is still known and read from the backend.
+	if got, obj, err := tn.read(t, "k1", GetOptions{}); err != nil || !bytes.Equal(got, body) || obj.Source != FromBackend {
+		t.Fatalf("evicted read: %v %v", obj, err)
+	}
+}
+
+func TestFullOfUnevictableAnswersInsufficientStorage(t *testing.T) {
+	tn := newTestNode(t, func(c *Config) { c.Capacity = 4 << 10; c.WriteMode = WriteBack })
+	tn.be.down.Store(true) // dirty objects stay dirty
+	body := bytes.Repeat([]byte("d"), 1<<10)
+	for i := 0; i < 4; i++ {
+		tn.put(t, fmt.Sprint("k", i), body)
+	}
+	_, err := tn.Put(context.Background(), core.Info{Bucket: bkt, Key: "one-more", Level: core.LevelBackend}, bytes.NewReader(body), int64(len(body)))
+	if !errors.Is(err, core.ErrInsufficientStorage) {
+		t.Fatalf("got %v", err)
+	}
+	for i := 0; i < 4; i++ {
+		if got, _, err := tn.read(t, fmt.Sprint("k", i), GetOptions{}); err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("k%d harmed: %v", i, err)
+		}
+	}
+	// Once uploaded they become evictable and writes succeed again.
+	tn.be.down.Store(false)
+	eventually(t, "uploads", func() bool { return tn.Stats().UploadQueueLength == 0 })
+	tn.put(t, "one-more", body)
+}
+
+func TestRevalidation(t *testing.T) {
+	tn := newTestNode(t, func(c *Config) { c.RevalidateAfter = 1 })
+	ctx := context.Background()
+	tn.put(t, "k", []byte("v1"))
+	// Unchanged: a conditional GET, served locally.
+	got, obj, err := tn.read(t, "k", GetOptions{})
+	if err != nil || string(got) != "v1" || obj.Source != FromLocal || tn.be.gets.Load() != 1 {
+		t.Fatalf("unchanged: %q %v gets=%d", got, err, tn.be.gets.Load())
+	}
+	// Changed behind objstore's back: the new version is served and cached.
+	tn.be.Backend.Put(ctx, bkt, "k", strings.NewReader("v2!"), 3, core.Info{})
+	got, obj, err = tn.read(t, "k", GetOptions{})
+	if err != nil || string(got) != "v2!" || obj.Source != FromBackend {
+		t.Fatalf("changed: %q %v", got, err)
+	}
+	eventually(t, "new version cached", func() bool { return tn.lookup(bkt, "k").e.Size == 3 })
+	// Backend down: the cached copy is served, marked stale.
+	tn.be.down.Store(true)
+	got, obj, err = tn.read(t, "k", GetOptions{})
+	if err != nil || string(got) != "v2!" || !obj.Stale {
+		t.Fatalf("stale-if-error: %q %+v %v", got, obj, err)
+	}
+	tn.be.down.Store(false)
+	// Deleted behind objstore's back: forgotten.
+	tn.be.Backend.Delete(ctx, bkt, "k")
+	if _, _, err := tn.read(t, "k", GetOptions{}); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("deleted in backend: %v", err)
+	}
+}
+
+func TestNoCacheForcesRevalidation(t *testing.T) {
+	tn := newTestNode(t)
+	tn.put(t, "k", []byte("v1"))
+	tn.be.Backend.Put(context.Background(), bkt, "k", strings.NewReader("v2"), 2, core.Info{})
+	if got, _, _ := tn.read(t, "k", GetOptions{}); string(got) != "v1" {
+		t.Fatalf("without no-cache: %q", got)
+	}
+	if got, _, _ := tn.read(t, "k", GetOptions{Revalidate: true}); string(got) != "v2" {
+		t.Fatalf("with no-cache: %q", got)
+	}
+}
