@@ -24,11 +24,13 @@
 // names the body it belongs to. Because a body's name holds its ETag, a
 // crash between the two renames of an overwrite leaves the old sidecar
 // pointing at the old, intact body; the new body is then an orphan that is
-// never read. Readers therefore never see the metadata of one version with
+// never read and only costs space. Readers therefore never see the metadata of one version with
 // the body of another.
 //
 // Get, Head, Put and Delete of the same key are serialised in-process by a
-// striped lock held only around the renames, not while a body is copied.
+// striped lock, held while a sidecar is read or the renames are done, but
+// not while a body is copied; a Get streams from a file it already opened,
+// which a later overwrite or Delete does not disturb.
 // One process (and one Backend) per root: the locks are not shared
 // between processes. New removes temporary files a crash left behind.
 //
@@ -40,5 +42,6 @@
 // Errors: a missing object wraps core.ErrNotFound; invalid bucket names,
 // keys, metadata or ranges wrap the matching core sentinel; a body whose
 // length differs from the declared size wraps core.ErrIncompleteBody; any
-// file system failure is a *core.BackendError.
+// file system failure, or an expired context deadline, is a
+// *core.BackendError; a canceled context wraps context.Canceled.
 package fsbackend

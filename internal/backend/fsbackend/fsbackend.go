@@ -84,9 +84,9 @@ func removeTemps(root string) error {
 
 // Get streams an object, or the part of it opts.Range asks for.
 func (b *Backend) Get(ctx context.Context, bucket, key string, opts backend.GetOptions) (*backend.Object, error) {
-	l, err := b.locate(ctx, bucket, key)
+	l, err := b.locate(ctx, "get", bucket, key)
 	if err != nil {
-		return nil, fmt.Errorf("get: %w", err)
+		return nil, err
 	}
 	if r := opts.Range; r != nil && r.Offset < 0 {
 		return nil, fmt.Errorf("get %s %q: %w: negative range offset %d", bucket, key, core.ErrInvalidArgument, r.Offset)
@@ -122,9 +122,9 @@ type fileBody struct {
 
 // Head returns an object's metadata.
 func (b *Backend) Head(ctx context.Context, bucket, key string) (core.Info, error) {
-	l, err := b.locate(ctx, bucket, key)
+	l, err := b.locate(ctx, "head", bucket, key)
 	if err != nil {
-		return core.Info{}, fmt.Errorf("head: %w", err)
+		return core.Info{}, err
 	}
 	l.lock.RLock()
 	defer l.lock.RUnlock()
@@ -141,9 +141,9 @@ func (b *Backend) Head(ctx context.Context, bucket, key string) (core.Info, erro
 // Put stores size bytes read from body's current position under key,
 // creating the bucket directory if it does not exist yet.
 func (b *Backend) Put(ctx context.Context, bucket, key string, body io.ReadSeeker, size int64, info core.Info) (string, error) {
-	l, err := b.locate(ctx, bucket, key)
+	l, err := b.locate(ctx, "put", bucket, key)
 	if err != nil {
-		return "", fmt.Errorf("put: %w", err)
+		return "", err
 	}
 	if size < 0 {
 		return "", fmt.Errorf("put %s %q: %w: negative size %d", bucket, key, core.ErrInvalidArgument, size)
@@ -159,8 +159,8 @@ func (b *Backend) Put(ctx context.Context, bucket, key string, body io.ReadSeeke
 }
 
 func (b *Backend) put(ctx context.Context, l location, key string, body io.Reader, size int64, info core.Info) (etag string, err error) {
-	if err := os.MkdirAll(l.shardDir, dirPerm); err != nil {
-		return "", fmt.Errorf("create bucket directory: %w", err)
+	if err := b.mkdirs(l); err != nil {
+		return "", err
 	}
 	bodyTmp, etag, err := writeBody(ctx, l.bucketDir, body, size)
 	if err != nil {
@@ -207,9 +207,9 @@ func (b *Backend) put(ctx context.Context, l location, key string, body io.Reade
 
 // Delete removes an object. Deleting a missing object succeeds.
 func (b *Backend) Delete(ctx context.Context, bucket, key string) error {
-	l, err := b.locate(ctx, bucket, key)
+	l, err := b.locate(ctx, "delete", bucket, key)
 	if err != nil {
-		return fmt.Errorf("delete: %w", err)
+		return err
 	}
 	l.lock.Lock()
 	defer l.lock.Unlock()
@@ -241,6 +241,22 @@ func remove(l location, m meta) error {
 	return nil
 }
 
+// mkdirs creates the bucket and shard directories of l if needed, and
+// syncs their parents so that the new entries survive a crash along with
+// the files in them.
+func (b *Backend) mkdirs(l location) error {
+	if _, err := os.Stat(l.shardDir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(l.shardDir, dirPerm); err != nil {
+		return fmt.Errorf("create bucket directory: %w", err)
+	}
+	if err := syncDir(l.bucketDir); err != nil {
+		return err
+	}
+	return syncDir(b.root)
+}
+
 // location is where a key's files live.
 type location struct {
 	bucketDir string
@@ -252,16 +268,17 @@ type location struct {
 func (l location) metaPath() string            { return l.base + ".json" }
 func (l location) bodyPath(etag string) string { return l.base + "." + etag }
 
-// locate validates its arguments and maps a key to its files.
-func (b *Backend) locate(ctx context.Context, bucket, key string) (location, error) {
+// locate validates the arguments of op, checks that ctx is live and maps
+// the key to its files.
+func (b *Backend) locate(ctx context.Context, op, bucket, key string) (location, error) {
 	if err := core.ValidateBucket(bucket); err != nil {
-		return location{}, err
+		return location{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := core.ValidateKey(key); err != nil {
-		return location{}, err
+		return location{}, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return location{}, fmt.Errorf("%s %q: %w", bucket, key, err)
+		return location{}, opError(op, bucket, key, err)
 	}
 	sum := sha256.Sum256([]byte(key))
 	h := hex.EncodeToString(sum[:])
@@ -411,16 +428,16 @@ func (r ctxReader) Read(p []byte) (int, error) {
 	return r.r.Read(p)
 }
 
-// opError gives err the operation's context. Not-found, not-modified and
-// invalid-argument errors stay plain wrapped errors; everything else is a
-// failure of the file system, reported as a *core.BackendError.
+// opError gives err the operation's context. Not-found, not-modified,
+// short-body and canceled errors stay plain wrapped errors; everything
+// else, a deadline included, is a failure of the store, reported as a
+// *core.BackendError (as s3backend does).
 func opError(op, bucket, key string, err error) error {
 	switch {
 	case errors.Is(err, core.ErrNotFound),
 		errors.Is(err, core.ErrNotModified),
 		errors.Is(err, core.ErrIncompleteBody),
-		errors.Is(err, context.Canceled),
-		errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, context.Canceled):
 		return fmt.Errorf("%s %s %q: %w", op, bucket, key, err)
 	}
 	return &core.BackendError{Op: op, Err: fmt.Errorf("%s %q: %w", bucket, key, err)}

@@ -38,7 +38,8 @@
 //
 // NoSuchKey, NoSuchBucket and a 404 HEAD wrap core.ErrNotFound; a 304
 // wraps core.ErrNotModified; a canceled context wraps context.Canceled.
-// Every other failure is a *core.BackendError. Delete of a missing object
+// Every other failure, an expired context deadline included, is a
+// *core.BackendError. Delete of a missing object
 // succeeds, as on S3.
 //
 // Each request is tried at most Config.MaxAttempts times (3 by default)

@@ -23,9 +23,9 @@ const (
 	metaLevel = "objstore-level"
 )
 
-// putInput maps info onto a PutObject request (all but Expires, see
-// withExpires).
-func putInput(bucket, key string, body io.Reader, info core.Info) *s3.PutObjectInput {
+// putInput maps info onto a PutObject request, and returns the options
+// that send what the request type cannot carry (see withExpires).
+func putInput(bucket, key string, body io.Reader, info core.Info) (*s3.PutObjectInput, []func(*s3.Options)) {
 	in := &s3.PutObjectInput{
 		Bucket:      aws.String(bucket),
 		Key:         aws.String(key),
@@ -46,6 +46,7 @@ func putInput(bucket, key string, body io.Reader, info core.Info) *s3.PutObjectI
 		in.Metadata[metaName] = url.PathEscape(info.Name)
 	}
 	in.Metadata[metaLevel] = strconv.Itoa(int(info.Level))
+	var opts []func(*s3.Options)
 	for k, v := range info.Header {
 		switch http.CanonicalHeaderKey(k) {
 		case "Cache-Control":
@@ -56,9 +57,11 @@ func putInput(bucket, key string, body io.Reader, info core.Info) *s3.PutObjectI
 			in.ContentEncoding = aws.String(v)
 		case "Content-Language":
 			in.ContentLanguage = aws.String(v)
+		case "Expires":
+			opts = append(opts, withExpires(v))
 		}
 	}
-	return in
+	return in, opts
 }
 
 // withExpires sends an Expires header verbatim on the requests that create

@@ -239,11 +239,7 @@ func (b *Backend) Put(ctx context.Context, bucket, key string, body io.ReadSeeke
 	if err != nil {
 		return "", fmt.Errorf("put %s %q: %w", bucket, key, err)
 	}
-	in := putInput(bucket, key, r, info)
-	var opts []func(*s3.Options)
-	if v, ok := info.Header["Expires"]; ok {
-		opts = append(opts, withExpires(v))
-	}
+	in, opts := putInput(bucket, key, r, info)
 	var etag string
 	if size <= b.threshold {
 		in.ContentLength = aws.Int64(size)
