@@ -41,7 +41,8 @@ type serveConfig struct {
 	// WriteMode is writeThrough (default) or writeBack.
 	WriteMode string
 	// RevalidateAfter is how old a cached copy may get before a read checks
-	// it against the backend; 0 (default) checks on every read.
+	// it against the backend; 0 (default) never checks: a cached copy stays
+	// valid until evicted or deleted through objstore.
 	RevalidateAfter time.Duration
 	// LogLevel is debug, info (default), warn or error, in lower case.
 	LogLevel string
@@ -142,7 +143,7 @@ func serveFlags(cfg *serveConfig, cacheSize *string) *envFlagSet {
 		"(default 80% of the data dir's free space plus what the cache holds)")
 	fs.StringVar(&cfg.WriteMode, "write-mode", cfg.WriteMode, "`mode`: through (a PUT waits for the backend) or back (a PUT returns\n"+
 		"once stored locally and uploads follow)")
-	fs.DurationVar(&cfg.RevalidateAfter, "revalidate-after", cfg.RevalidateAfter, "age after which a cached copy is checked against the backend (0: always)")
+	fs.DurationVar(&cfg.RevalidateAfter, "revalidate-after", cfg.RevalidateAfter, "age after which a read checks a cached copy against the backend\n(0: never; a client's Cache-Control: no-cache always does)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "`level` of logs: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "`format` of logs: text or json")
 	fs.IntVar(&cfg.UploadWorkers, "upload-workers", cfg.UploadWorkers, "`n`umber of uploads to the backend to run at once")

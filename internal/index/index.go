@@ -32,7 +32,12 @@ type DB struct {
 	reqs   chan *request
 	wg     sync.WaitGroup
 	once   sync.Once
-	closed chan struct{}
+	closed chan struct{} // closed by Close: the committer drains and stops
+
+	// closing guards sends on reqs against Close: Commit sends under the
+	// read lock, Close sets isClosed under the write lock.
+	closing  sync.RWMutex
+	isClosed bool
 }
 
 type request struct {
@@ -72,6 +77,9 @@ func Open(path string) (*DB, error) {
 func (db *DB) Close() error {
 	var err error
 	db.once.Do(func() {
+		db.closing.Lock()
+		db.isClosed = true
+		db.closing.Unlock()
 		close(db.closed)
 		db.wg.Wait()
 		err = db.bolt.Close()
@@ -128,13 +136,18 @@ func (db *DB) Commit(ctx context.Context, b *Batch) error {
 		return nil
 	}
 	r := &request{b: b, err: make(chan error, 1)}
+	db.closing.RLock()
+	if db.isClosed {
+		db.closing.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case db.reqs <- r:
-	case <-db.closed:
-		return ErrClosed
 	case <-ctx.Done():
+		db.closing.RUnlock()
 		return ctx.Err()
 	}
+	db.closing.RUnlock()
 	// Once queued the request will be committed; wait for it even if ctx
 	// ends, so the caller knows whether it is durable.
 	return <-r.err

@@ -2,19 +2,28 @@ package metrics
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 )
 
 // Instrument wraps h so that every request it serves is recorded with
 // ObserveRequest under api and op, with the status code h sent (200 when
-// it sent none) and the time until h returned.
+// it sent none) and the time until h returned, and logs one line per
+// request at debug level when Metrics has a logger.
 func (m *Metrics) Instrument(api, op string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
-		m.ObserveRequest(api, op, sw.statusCode(), time.Since(start))
+		d := time.Since(start)
+		m.ObserveRequest(api, op, sw.statusCode(), d)
+		if m.log != nil {
+			m.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+				slog.String("api", api), slog.String("op", op), slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.Int("status", sw.statusCode()),
+				slog.Duration("duration", d), slog.String("remote", r.RemoteAddr))
+		}
 	})
 }
 

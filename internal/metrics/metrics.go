@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -17,13 +18,15 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
 	node      *nodeCollector
+	log       *slog.Logger // request log at debug level; nil for none
 }
 
 // New returns Metrics with a fresh registry holding the Go runtime and
 // process collectors, the HTTP request metrics and the (for now empty)
 // node collector that WatchNode feeds.
-func New() *Metrics {
+func New(log *slog.Logger) *Metrics {
 	m := &Metrics{
+		log: log,
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "objstore_http_requests_total",

@@ -77,7 +77,7 @@ func waitLines(t *testing.T, m *Metrics, want ...string) {
 }
 
 func TestHandlerIncludesRuntimeMetrics(t *testing.T) {
-	text := scrape(t, New())
+	text := scrape(t, New(nil))
 	for _, name := range []string{"go_goroutines", "go_memstats_alloc_bytes"} {
 		if !strings.Contains(text, "\n"+name+" ") {
 			t.Errorf("no %s in scrape", name)
@@ -86,7 +86,7 @@ func TestHandlerIncludesRuntimeMetrics(t *testing.T) {
 }
 
 func TestObserveRequest(t *testing.T) {
-	m := New()
+	m := New(nil)
 	m.ObserveRequest("s3", "get", 200, 30*time.Microsecond)
 	m.ObserveRequest("s3", "get", 200, 2*time.Millisecond)
 	m.ObserveRequest("s3", "get", 404, time.Millisecond)
@@ -135,7 +135,7 @@ func TestInstrumentRecordsStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := New()
+			m := New(nil)
 			srv := httptest.NewUnstartedServer(m.Instrument("compat", "get", tt.handler))
 			srv.Config.ErrorLog = log.New(io.Discard, "", 0) // "superfluous WriteHeader" is expected
 			srv.Start()
@@ -170,7 +170,7 @@ func (r *readerFromRecorder) ReadFrom(src io.Reader) (int64, error) {
 }
 
 func TestInstrumentKeepsReaderFrom(t *testing.T) {
-	m := New()
+	m := New(nil)
 	var inner http.ResponseWriter
 	h := m.Instrument("compat", "get", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		inner = w
@@ -195,7 +195,7 @@ func TestInstrumentKeepsReaderFrom(t *testing.T) {
 }
 
 func TestInstrumentReadFromWithoutUnderlyingReaderFrom(t *testing.T) {
-	m := New()
+	m := New(nil)
 	h := m.Instrument("compat", "get", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		io.Copy(w, strings.NewReader("plain"))
@@ -218,7 +218,7 @@ func TestInstrumentServeContentFile(t *testing.T) {
 	if err := os.WriteFile(path, content, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := New()
+	m := New(nil)
 	var sawFile atomic.Bool
 	serve := m.Instrument("compat", "get", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, err := os.Open(path)
@@ -302,7 +302,7 @@ func (p *fileProbe) ReadFrom(r io.Reader) (int64, error) {
 }
 
 func TestWatchNode(t *testing.T) {
-	m := New()
+	m := New(nil)
 	var calls atomic.Int64
 	m.WatchNode(func() Snapshot {
 		calls.Add(1)
@@ -363,7 +363,7 @@ func TestWatchNode(t *testing.T) {
 }
 
 func TestMetricsAreIndependent(t *testing.T) {
-	a, b := New(), New()
+	a, b := New(nil), New(nil)
 	a.ObserveRequest("s3", "get", 200, time.Millisecond)
 	a.WatchNode(func() Snapshot { return Snapshot{Hits: 1} })
 	if text := scrape(t, b); strings.Contains(text, "objstore_http_requests_total") || strings.Contains(text, "objstore_cache_hits_total") {

@@ -45,8 +45,12 @@ type Config struct {
 	DataDir string
 	// Backend is the origin store. Required.
 	Backend backend.Backend
-	// Capacity is the most bytes of bodies kept on disk. Required (> 0).
+	// Capacity is the most bytes of bodies kept on disk. Default 0: a
+	// share (CapacityShare) of the free space of DataDir's filesystem at
+	// start plus what the cache already holds.
 	Capacity int64
+	// CapacityShare is the share of free space Capacity 0 takes. Default 0.8.
+	CapacityShare float64
 	// HighWater and LowWater are fractions of Capacity: when disk use goes
 	// above HighWater, the least recently used clean objects are evicted
 	// until it is under LowWater. Defaults 0.95 and 0.90.
@@ -69,10 +73,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultConfig returns a Config with every default set; DataDir, Backend
-// and Capacity remain to be filled in.
+// DefaultConfig returns a Config with every default set; DataDir and
+// Backend remain to be filled in.
 func DefaultConfig() Config {
 	return Config{
+		CapacityShare: 0.8,
 		HighWater:     0.95,
 		LowWater:      0.90,
 		WriteMode:     WriteThrough,
@@ -85,6 +90,9 @@ func DefaultConfig() Config {
 
 func (c *Config) validate() error {
 	d := DefaultConfig()
+	if c.CapacityShare == 0 {
+		c.CapacityShare = d.CapacityShare
+	}
 	if c.HighWater == 0 {
 		c.HighWater = d.HighWater
 	}
@@ -111,8 +119,10 @@ func (c *Config) validate() error {
 		return errors.New("node config: DataDir is required")
 	case c.Backend == nil:
 		return errors.New("node config: Backend is required")
-	case c.Capacity <= 0:
-		return errors.New("node config: Capacity must be positive")
+	case c.Capacity < 0:
+		return errors.New("node config: Capacity must not be negative")
+	case !(0 < c.CapacityShare && c.CapacityShare <= 1):
+		return fmt.Errorf("node config: CapacityShare %v must be in (0, 1]", c.CapacityShare)
 	case !(0 < c.LowWater && c.LowWater <= c.HighWater && c.HighWater <= 1):
 		return fmt.Errorf("node config: want 0 < LowWater (%v) <= HighWater (%v) <= 1", c.LowWater, c.HighWater)
 	case c.UploadWorkers < 0:

@@ -16,6 +16,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/objstore/objstore/internal/backend"
+	"github.com/objstore/objstore/internal/disk"
 	"github.com/objstore/objstore/internal/index"
 	"github.com/objstore/objstore/internal/store"
 )
@@ -110,6 +111,15 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, fmt.Errorf("open node: %w", err)
 	}
+	if n.cfg.Capacity == 0 {
+		u, err := disk.Stat(cfg.DataDir)
+		if err != nil {
+			cancel()
+			db.Close()
+			return nil, fmt.Errorf("open node: capacity: %w", err)
+		}
+		n.cfg.Capacity = int64(float64(u.Free)*n.cfg.CapacityShare) + n.used.Load()
+	}
 	n.up = newUploader(n)
 	if err := n.up.start(); err != nil {
 		cancel()
@@ -122,6 +132,9 @@ func Open(cfg Config) (*Node, error) {
 	n.kickEvict()
 	return n, nil
 }
+
+// Capacity is the most bytes of bodies the node keeps on disk.
+func (n *Node) Capacity() int64 { return n.cfg.Capacity }
 
 // ID is the node's ID, a ULID created once and kept in the data dir.
 func (n *Node) ID() string { return n.id }

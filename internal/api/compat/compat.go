@@ -44,9 +44,9 @@ type Config struct {
 
 // API is the /api/v1 handler.
 type API struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg   Config
+	log   *slog.Logger
+	mux   *http.ServeMux
 	keyed map[string]keyedRoute
 }
 

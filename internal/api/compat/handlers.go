@@ -94,7 +94,11 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("%w: X-Meta-UserMeta must be a JSON object of strings: %v", core.ErrInvalidArgument, err)
 		}
 	}
-	info.ContentType = contentType(info.Name, r.Header.Get("Content-Type"))
+	ct := r.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		ct = "" // what curl -d sends by default; never an object's own type
+	}
+	info.ContentType = contentType(info.Name, ct)
 	stored, err := a.cfg.Node.Put(r.Context(), info, r.Body, r.ContentLength)
 	if err != nil {
 		return err

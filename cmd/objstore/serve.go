@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/objstore/objstore/internal/api/compat"
+	"github.com/objstore/objstore/internal/backend"
+	"github.com/objstore/objstore/internal/backend/fsbackend"
+	"github.com/objstore/objstore/internal/backend/s3backend"
+	"github.com/objstore/objstore/internal/disk"
+	"github.com/objstore/objstore/internal/metrics"
+	"github.com/objstore/objstore/internal/node"
+)
+
+// shutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGINT/SIGTERM.
+const shutdownTimeout = 30 * time.Second
+
+// serve runs a node until ctx ends.
+func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	cfg, err := parseServe(args, getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	be, bucket, err := openBackend(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	mode, err := node.ParseWriteMode(cfg.WriteMode)
+	if err != nil {
+		return err
+	}
+	ncfg := node.DefaultConfig()
+	ncfg.DataDir = cfg.DataDir
+	ncfg.Backend = be
+	ncfg.Capacity = cfg.CacheSize
+	ncfg.WriteMode = mode
+	ncfg.RevalidateAfter = cfg.RevalidateAfter
+	ncfg.UploadWorkers = cfg.UploadWorkers
+	ncfg.Logger = log.With("component", "node")
+	n, err := node.Open(ncfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+
+	m := metrics.New(log.With("component", "http"))
+	m.WatchNode(func() metrics.Snapshot { return snapshot(n.Stats()) })
+	var ready atomic.Bool
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", compat.New(compat.Config{
+		Node:    n,
+		Bucket:  bucket,
+		Version: version,
+		Stats:   func() (any, error) { return stats(cfg.DataDir, n) },
+		Wrap:    func(op string, h http.Handler) http.Handler { return m.Instrument("v1", op, h) },
+		Logger:  log.With("component", "api"),
+	}))
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	ready.Store(true)
+	log.Info("objstore serving", "listen", ln.Addr().String(), "backend", cfg.Backend.String(),
+		"bucket", bucket, "data_dir", cfg.DataDir, "node_id", n.ID(), "write_mode", mode.String(),
+		"cache_size", n.Capacity(), "version", version)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := n.Close(); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openBackend builds the backend of spec and returns it with the bucket
+// /api/v1 uses: the s3 URL's bucket, or --bucket for a directory.
+func openBackend(ctx context.Context, cfg serveConfig) (backend.Backend, string, error) {
+	spec := cfg.Backend
+	switch spec.Kind {
+	case backendFile:
+		b, err := fsbackend.New(spec.Dir)
+		return b, cfg.Bucket, err
+	case backendS3:
+		sc := s3backend.DefaultConfig()
+		sc.Endpoint, sc.Region, sc.PathStyle = spec.Endpoint, spec.Region, spec.PathStyle
+		b, err := s3backend.New(ctx, sc)
+		return b, spec.Bucket, err
+	}
+	return nil, "", errors.New("unknown backend kind " + spec.Kind)
+}
+
+// stats is the body of GET /api/v1/stats: the original's disk figures of
+// the data dir's filesystem, plus the cache's.
+func stats(dataDir string, n *node.Node) (any, error) {
+	u, err := disk.Stat(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	st := n.Stats()
+	return map[string]any{
+		"node_id":            n.ID(),
+		"total":              u.Total,
+		"used":               u.Used,
+		"free":               u.Free,
+		"cache_objects":      st.Objects,
+		"cache_bytes":        st.BytesCached,
+		"cache_capacity":     st.Capacity,
+		"upload_queue":       st.UploadQueueLength,
+		"hits":               st.Hits,
+		"misses":             st.Misses,
+		"backend_gets_saved": st.CoalescedMisses,
+	}, nil
+}
+
+func snapshot(s node.Stats) metrics.Snapshot {
+	return metrics.Snapshot{
+		Hits: s.Hits, Misses: s.Misses,
+		Revalidations: s.Revalidations, StaleServed: s.StaleServed,
+		CoalescedMisses: s.CoalescedMisses,
+		BytesServed:     s.BytesServed,
+		BackendRequests: s.BackendRequests, BackendErrors: s.BackendErrors,
+		Evictions: s.Evictions, EvictedBytes: s.EvictedBytes,
+		Objects: s.Objects, BytesCached: s.BytesCached, Capacity: s.Capacity,
+		UploadQueueLength: s.UploadQueueLength, UploadQueueOldest: s.UploadQueueOldest,
+		UploadsDone: s.UploadsDone, UploadRetries: s.UploadRetries,
+	}
+}
