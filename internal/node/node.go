@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -258,9 +257,6 @@ func (n *Node) lockKeys(objs []*object) (unlock func()) {
 
 // newGen returns a fresh body generation.
 func newGen() string { return ulid.Make().String() }
-
-// errClosed is returned for work refused because the node is closing.
-var errClosed = errors.New("node closed")
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
