@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/objstore/objstore/internal/api/compat"
+	"github.com/objstore/objstore/internal/api/cork"
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/backend/fsbackend"
 	"github.com/objstore/objstore/internal/backend/s3backend"
@@ -87,6 +88,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnContext:       cork.ConnContext,
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -4,7 +4,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Instrument wraps h so that every request it serves is recorded with
@@ -12,16 +16,29 @@ import (
 // it sent none) and the time until h returned, and logs one line per
 // request at debug level when Metrics has a logger.
 func (m *Metrics) Instrument(api, op string, h http.Handler) http.Handler {
+	// Resolve the label values once, not on every request: this wraps the
+	// hot path of cache hits.
+	dur := m.durations.WithLabelValues(api, op)
+	var counters sync.Map // status code → prometheus.Counter
+	count := func(status int) {
+		c, ok := counters.Load(status)
+		if !ok {
+			c, _ = counters.LoadOrStore(status, m.requests.WithLabelValues(api, op, strconv.Itoa(status)))
+		}
+		c.(prometheus.Counter).Inc()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		h.ServeHTTP(sw, r)
 		d := time.Since(start)
-		m.ObserveRequest(api, op, sw.statusCode(), d)
-		if m.log != nil {
+		status := sw.statusCode()
+		count(status)
+		dur.Observe(d.Seconds())
+		if m.log != nil && m.log.Enabled(r.Context(), slog.LevelDebug) {
 			m.log.LogAttrs(r.Context(), slog.LevelDebug, "request",
 				slog.String("api", api), slog.String("op", op), slog.String("method", r.Method),
-				slog.String("path", r.URL.Path), slog.Int("status", sw.statusCode()),
+				slog.String("path", r.URL.Path), slog.Int("status", status),
 				slog.Duration("duration", d), slog.String("remote", r.RemoteAddr))
 		}
 	})

@@ -238,6 +238,14 @@ func (r *fillReader) Read(p []byte) (int, error) {
 		f.mu.Lock()
 		avail, done, ferr, ch := f.written, f.done, f.ferr, f.progress
 		f.mu.Unlock()
+		if !done || ferr != nil {
+			// Hold back the last byte until the fill has checked the body
+			// and committed it: a client that has read a whole body then
+			// finds it cached on its next request (not a 404, nor the
+			// copy it replaced), and a body that fails its check never
+			// reaches a client complete.
+			avail = min(avail, f.info.Size-1)
+		}
 		if r.off < avail {
 			k := int(min(int64(len(p)), avail-r.off))
 			k, err := f.tmp.File().ReadAt(p[:k], r.off)

@@ -43,7 +43,8 @@ type Node struct {
 	evictMu  sync.Mutex
 	evictC   chan struct{}
 
-	up *uploader
+	up    *uploader
+	files openFiles
 
 	stats stats
 
@@ -60,6 +61,7 @@ type object struct {
 	atime atomic.Int64 // unix nanoseconds of the last access
 	saved int64        // atime last persisted; owned by the flusher
 	valid atomic.Int64 // unix nanoseconds of the last validation
+	fd    atomic.Pointer[sharedFile] // open body of a small object, see openLocal
 }
 
 func newObject(e index.Entry) *object {
@@ -125,9 +127,10 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, fmt.Errorf("open node: %w", err)
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.evictLoop()
 	go n.atimeLoop()
+	go n.sweepLoop()
 	n.kickEvict()
 	return n, nil
 }
@@ -222,6 +225,9 @@ func (n *Node) apply(old *object, e *index.Entry) {
 	if no != nil && no.hasBody() && (old == nil || !old.hasBody() || old.e.Gen != no.e.Gen) {
 		n.used.Add(no.e.Size)
 		n.stats.objects.Add(1)
+	}
+	if old != nil {
+		n.files.drop(old)
 	}
 	if old != nil && old.hasBody() && (no == nil || !no.hasBody() || old.e.Gen != no.e.Gen) {
 		n.used.Add(-old.e.Size)

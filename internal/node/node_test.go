@@ -432,3 +432,39 @@ func TestNoCacheForcesRevalidation(t *testing.T) {
 		t.Fatalf("with no-cache: %q", got)
 	}
 }
+
+func TestKeptOpenFilesFollowReplacements(t *testing.T) {
+	tn := newTestNode(t)
+	tn.put(t, "small", []byte("v1"))
+	for i := 0; i < 3; i++ {
+		if got, _, err := tn.read(t, "small", GetOptions{}); err != nil || string(got) != "v1" {
+			t.Fatalf("read %d: %q %v", i, got, err)
+		}
+	}
+	if c := tn.files.count.Load(); c != 1 {
+		t.Fatalf("%d kept-open files, want 1", c)
+	}
+	// A reader holding the old version keeps reading it after a replace.
+	old, err := tn.Get(context.Background(), bkt, "small", GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.put(t, "small", []byte("version two"))
+	if c := tn.files.count.Load(); c != 0 {
+		t.Fatalf("replaced object kept its fd: %d", c)
+	}
+	if b, err := io.ReadAll(old.Content); err != nil || string(b) != "v1" {
+		t.Fatalf("old reader: %q %v", b, err)
+	}
+	old.Close()
+	if got, _, _ := tn.read(t, "small", GetOptions{}); string(got) != "version two" {
+		t.Fatalf("after replace: %q", got)
+	}
+	tn.files.sweep(true)
+	if c := tn.files.count.Load(); c != 0 {
+		t.Fatalf("sweep left %d", c)
+	}
+	if got, _, _ := tn.read(t, "small", GetOptions{}); string(got) != "version two" {
+		t.Fatalf("after sweep: %q", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"time"
 
 	"github.com/objstore/objstore/internal/core"
@@ -70,7 +71,16 @@ func (n *Node) Get(ctx context.Context, bucket, key string, opts GetOptions) (*O
 // openLocal opens o's body, or returns nil if it is gone from disk (which
 // reconciliation rules out but a disk fault may not).
 func (n *Node) openLocal(o *object) *Object {
-	f, err := n.store.Open(o.e.Bucket, o.e.Key, o.e.Gen)
+	var content io.ReadSeeker
+	var release func()
+	var err error
+	if o.e.Size <= smallBody {
+		content, release, err = n.openShared(o)
+	} else {
+		var f *os.File
+		f, err = n.store.Open(o.e.Bucket, o.e.Key, o.e.Gen)
+		content, release = f, func() { f.Close() }
+	}
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			n.log.Warn("open cached body", "bucket", o.e.Bucket, "key", o.e.Key, "err", err)
@@ -79,7 +89,7 @@ func (n *Node) openLocal(o *object) *Object {
 	}
 	touch(o)
 	n.stats.hits.Add(1)
-	return &Object{Info: o.e.Info, Source: FromLocal, Content: f, close: func() { f.Close() }}
+	return &Object{Info: o.e.Info, Source: FromLocal, Content: content, close: release}
 }
 
 // Stat returns an object's metadata. It never asks the backend about an

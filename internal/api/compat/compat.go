@@ -3,6 +3,7 @@ package compat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -88,27 +89,37 @@ type keyedRoute struct {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/api/v1/")
-	if ok {
-		if name, id, found := strings.Cut(rest, "/"); found {
-			if rt, ok := a.keyed[name]; ok {
-				key, err := url.PathUnescape(id)
-				if err != nil {
-					http.Error(w, "bad ID escape: "+err.Error(), http.StatusBadRequest)
-					return
-				}
-				if !strings.Contains(rt.methods, r.Method) {
-					w.Header().Set("Allow", strings.ReplaceAll(rt.methods, " ", ", "))
-					http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-					return
-				}
-				r.SetPathValue("id", key)
-				rt.h.ServeHTTP(w, r)
+	if name, _, ok := splitKeyed(r); ok {
+		if rt, ok := a.keyed[name]; ok {
+			if !strings.Contains(rt.methods, r.Method) {
+				w.Header().Set("Allow", strings.ReplaceAll(rt.methods, " ", ", "))
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 				return
 			}
+			rt.h.ServeHTTP(w, r)
+			return
 		}
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+// splitKeyed splits /api/v1/<name>/<escaped id> into its parts.
+func splitKeyed(r *http.Request) (name, escapedID string, ok bool) {
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), "/api/v1/")
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, "/")
+}
+
+// keyOf returns the ID of a keyed route's request, unescaped.
+func keyOf(r *http.Request) (string, error) {
+	_, id, _ := splitKeyed(r)
+	key, err := url.PathUnescape(id)
+	if err != nil {
+		return "", fmt.Errorf("%w: bad escape in ID: %v", core.ErrInvalidKey, err)
+	}
+	return key, nil
 }
 
 // handlerFunc is an endpoint: it writes a success response or returns an
@@ -123,11 +134,13 @@ func (a *API) adapt(h handlerFunc) http.Handler {
 			return
 		}
 		status := statusOf(err)
+		// The context also ends when the client only half-closes its side
+		// (say, after a body shorter than its Content-Length). It may still
+		// be reading, so answer anyway: a handler that writes nothing would
+		// be taken for 200 OK.
 		if r.Context().Err() != nil {
 			a.log.Debug("request ended by client", "method", r.Method, "path", r.URL.Path, "err", err)
-			return
-		}
-		if status >= 500 {
+		} else if status >= 500 {
 			a.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 		}
 		if errors.Is(err, core.ErrDeleted) {
