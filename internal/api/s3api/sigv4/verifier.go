@@ -1,0 +1,475 @@
+package sigv4
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Values of x-amz-content-sha256 besides a hex SHA-256.
+const (
+	UnsignedPayload                 = "UNSIGNED-PAYLOAD"
+	StreamingPayload                = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	StreamingPayloadTrailer         = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+	StreamingUnsignedPayloadTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+)
+
+// payloadMode is how the body of a request is signed.
+type payloadMode int
+
+const (
+	payloadUnsigned        payloadMode = iota // UNSIGNED-PAYLOAD
+	payloadHash                               // hex SHA-256 of the body
+	payloadSigned                             // aws-chunked, signed chunks
+	payloadSignedTrailer                      // aws-chunked, signed chunks and trailer
+	payloadUnsignedTrailer                    // aws-chunked, unsigned, with trailer
+)
+
+func (m payloadMode) streaming() bool { return m >= payloadSigned }
+func (m payloadMode) signed() bool    { return m == payloadSigned || m == payloadSignedTrailer }
+func (m payloadMode) trailer() bool {
+	return m == payloadSignedTrailer || m == payloadUnsignedTrailer
+}
+
+// parsePayload parses an x-amz-content-sha256 value.
+func parsePayload(v string) (payloadMode, string, error) {
+	switch v {
+	case UnsignedPayload:
+		return payloadUnsigned, "", nil
+	case StreamingPayload:
+		return payloadSigned, "", nil
+	case StreamingPayloadTrailer:
+		return payloadSignedTrailer, "", nil
+	case StreamingUnsignedPayloadTrailer:
+		return payloadUnsignedTrailer, "", nil
+	}
+	if len(v) == 64 && isHex(v) {
+		return payloadHash, strings.ToLower(v), nil
+	}
+	if strings.HasPrefix(v, "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD") {
+		return 0, "", ErrInvalidRequest.with("Signature Version 4A (%s) is not supported.", v)
+	}
+	return 0, "", ErrInvalidArgument.with("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a valid sha256 value.").
+		detail("ArgumentName", "x-amz-content-sha256").detail("ArgumentValue", v)
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// Verifier verifies the Signature Version 4 of S3 requests. It is safe for
+// concurrent use.
+type Verifier struct {
+	cfg Config
+}
+
+// NewVerifier returns a Verifier, or an error if cfg is invalid
+// (Credentials missing, a negative duration or size).
+func NewVerifier(cfg Config) (*Verifier, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Verifier{cfg: cfg}, nil
+}
+
+// Result is what Verify learned of a request it accepted.
+type Result struct {
+	// AccessKey signed the request; "" when Anonymous.
+	AccessKey string
+	// Anonymous: the request carries no signature at all, neither an
+	// Authorization header nor a presigned query. Verify accepts it, so
+	// the server must decide whether the bucket allows it and answer
+	// ErrAccessDenied if not.
+	Anonymous bool
+	// Presigned: signed in the query string rather than a header.
+	Presigned bool
+	// Region is the region the request was signed for.
+	Region string
+	// SecurityToken is X-Amz-Security-Token, which Verify does not check:
+	// it is for a server that issues temporary credentials.
+	SecurityToken string
+	// ContentEncoding is the request's Content-Encoding without
+	// "aws-chunked", which describes the transfer and not the object; the
+	// server stores this one.
+	ContentEncoding string
+	// DecodedLength is the length of the object in Body:
+	// x-amz-decoded-content-length of an aws-chunked body, else the
+	// request's ContentLength; -1 when unknown.
+	DecodedLength int64
+	// Body is the payload, decoded and verified as it is read. Read the
+	// object from it rather than from the request.
+	Body *Body
+}
+
+// Verify checks the signature of r and returns the Body to read its
+// payload from. It reads nothing of r.Body: what depends on the payload
+// (its hash, checksums, chunk signatures, length) is checked by Body as
+// it is read. Every error is an *Error wrapping one of the package's
+// sentinels. r is not modified.
+//
+// A request without any signature is accepted with Result.Anonymous set;
+// one signed otherwise than with AWS4-HMAC-SHA256 (Signature Version 2,
+// SigV4A) is refused with ErrInvalidRequest.
+func (v *Verifier) Verify(r *http.Request) (Result, error) {
+	q := r.URL.Query()
+	authz := r.Header.Get("Authorization")
+	presigned := q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature")
+	switch {
+	case authz != "" && (presigned || q.Has("Signature")):
+		return Result{}, ErrInvalidArgument.with("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
+	case authz != "":
+		return v.verifyHeader(r, authz)
+	case presigned:
+		return v.verifyQuery(r, q)
+	case q.Has("AWSAccessKeyId") || q.Has("Signature"):
+		return Result{}, errUnsupportedAuth()
+	}
+	return v.anonymous(r)
+}
+
+func errUnsupportedAuth() error {
+	return ErrInvalidRequest.with("The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.")
+}
+
+// signedRequest is what verifyHeader and verifyQuery parse before the
+// signature is computed.
+type signedRequest struct {
+	accessKey string
+	sc        scope
+	signed    []string // signed headers, as listed
+	signature string
+	payload   string // the payload hash line of the canonical request
+	presigned bool
+}
+
+// authorization holds the parsed components of an Authorization header.
+type authorization struct {
+	credential, signedHeaders, signature string
+}
+
+func parseAuthorization(authz string) (authorization, error) {
+	alg, rest, _ := strings.Cut(strings.TrimSpace(authz), " ")
+	switch alg {
+	case algorithm:
+	case "AWS", "AWS4-ECDSA-P256-SHA256":
+		return authorization{}, errUnsupportedAuth()
+	default:
+		return authorization{}, ErrInvalidArgument.with("Unsupported Authorization Type").
+			detail("ArgumentName", "Authorization").detail("ArgumentValue", authz)
+	}
+	var a authorization
+	for part := range strings.SplitSeq(rest, ",") {
+		k, val, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch strings.TrimSpace(k) {
+		case "Credential":
+			a.credential = strings.TrimSpace(val)
+		case "SignedHeaders":
+			a.signedHeaders = strings.TrimSpace(val)
+		case "Signature":
+			a.signature = strings.TrimSpace(val)
+		}
+	}
+	if a.credential == "" || a.signedHeaders == "" || a.signature == "" {
+		return a, ErrAuthorizationHeaderMalformed.with("The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.")
+	}
+	return a, nil
+}
+
+// parseCredential splits "AKID/YYYYMMDD/region/s3/aws4_request" and checks
+// the scope; malformed is the sentinel to report errors with, and prefix
+// the start of their messages.
+func (v *Verifier) parseCredential(cred string, malformed *Error, prefix string) (accessKey string, sc scope, err error) {
+	parts := strings.Split(cred, "/")
+	if len(parts) < 5 || parts[0] == "" {
+		return "", sc, malformed.with("%sthe Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".", prefix)
+	}
+	n := len(parts)
+	accessKey = strings.Join(parts[:n-4], "/")
+	sc.date, sc.region = parts[n-4], parts[n-3]
+	svc, term := parts[n-2], parts[n-1]
+	if _, perr := time.Parse(scopeDateFormat, sc.date); perr != nil || len(sc.date) != 8 {
+		return "", sc, malformed.with("%sincorrect date format %q. This date in the credential must be in the format \"yyyyMMdd\".", prefix, sc.date)
+	}
+	if len(v.cfg.Regions) > 0 && !slices.Contains(v.cfg.Regions, sc.region) {
+		return "", sc, malformed.with("%sthe region '%s' is wrong; expecting '%s'", prefix, sc.region, v.cfg.Regions[0]).
+			detail("Region", v.cfg.Regions[0])
+	}
+	if svc != service {
+		return "", sc, malformed.with("%sincorrect service '%s'. This endpoint belongs to '%s'.", prefix, svc, service)
+	}
+	if term != terminator {
+		return "", sc, malformed.with("%sincorrect terminal '%s'. This endpoint uses '%s'.", prefix, term, terminator)
+	}
+	return accessKey, sc, nil
+}
+
+// parseSignedHeaders splits "host;x-amz-date" and checks that it covers
+// the host and every x-amz-* header of r.
+func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix string) ([]string, error) {
+	signed := strings.Split(list, ";")
+	for _, h := range signed {
+		if h == "" || h != strings.ToLower(h) {
+			return nil, malformed.with("%sthe SignedHeaders %q are malformed.", prefix, list)
+		}
+	}
+	var missing []string
+	if !slices.Contains(signed, "host") {
+		missing = append(missing, "host")
+	}
+	for name := range r.Header {
+		lower := strings.ToLower(name)
+		if strings.HasPrefix(lower, "x-amz-") && !slices.Contains(signed, lower) {
+			missing = append(missing, lower)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, ErrHeadersNotSigned.with("").detail("HeadersNotSigned", strings.Join(missing, ", "))
+	}
+	return signed, nil
+}
+
+// verifyHeader verifies a request signed in its Authorization header.
+func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
+	a, err := parseAuthorization(authz)
+	if err != nil {
+		return Result{}, err
+	}
+	const prefix = "The authorization header is malformed; "
+	accessKey, sc, err := v.parseCredential(a.credential, ErrAuthorizationHeaderMalformed, prefix)
+	if err != nil {
+		return Result{}, err
+	}
+	signed, err := parseSignedHeaders(r, a.signedHeaders, ErrAuthorizationHeaderMalformed, prefix)
+	if err != nil {
+		return Result{}, err
+	}
+
+	// The time of signing: X-Amz-Date, or Date in its absence.
+	var t time.Time
+	if d := r.Header.Get("X-Amz-Date"); d != "" {
+		if t, err = time.Parse(amzDateFormat, d); err != nil {
+			return Result{}, errNoDate()
+		}
+		sc.amzDate = d
+	} else if d := r.Header.Get("Date"); d != "" {
+		if t, err = http.ParseTime(d); err != nil {
+			return Result{}, errNoDate()
+		}
+		sc.amzDate = t.UTC().Format(amzDateFormat)
+	} else {
+		return Result{}, errNoDate()
+	}
+	if sc.amzDate[:8] != sc.date {
+		return Result{}, ErrAuthorizationHeaderMalformed.with("%sInvalid credential date. Date is not the same as X-Amz-Date.", prefix)
+	}
+	now := v.cfg.Now()
+	if skew := now.Sub(t); skew > v.cfg.MaxSkew || -skew > v.cfg.MaxSkew {
+		return Result{}, ErrRequestTimeTooSkewed.with("").
+			detail("RequestTime", sc.amzDate).
+			detail("ServerTime", now.UTC().Format(time.RFC3339)).
+			detail("MaxAllowedSkewMilliseconds", strconv.FormatInt(v.cfg.MaxSkew.Milliseconds(), 10))
+	}
+
+	payload := r.Header.Get("X-Amz-Content-Sha256")
+	if payload == "" {
+		return Result{}, ErrInvalidRequest.with("Missing required header for this request: x-amz-content-sha256")
+	}
+	mode, hash, err := parsePayload(payload)
+	if err != nil {
+		return Result{}, err
+	}
+
+	sr := signedRequest{accessKey: accessKey, sc: sc, signed: signed, signature: a.signature, payload: payload}
+	if err := v.checkSignature(r, &sr, ""); err != nil {
+		return Result{}, err
+	}
+	res := Result{
+		AccessKey:     accessKey,
+		Region:        sc.region,
+		SecurityToken: r.Header.Get("X-Amz-Security-Token"),
+	}
+	return v.finish(r, res, bodySpec{mode: mode, hash: hash, sc: &sr.sc, seed: strings.ToLower(a.signature)})
+}
+
+func errNoDate() error {
+	return ErrAccessDenied.with("AWS authentication requires a valid Date or x-amz-date header")
+}
+
+// verifyQuery verifies a presigned URL.
+func (v *Verifier) verifyQuery(r *http.Request, q url.Values) (Result, error) {
+	if alg := q.Get("X-Amz-Algorithm"); alg != algorithm {
+		return Result{}, ErrAuthorizationQueryParametersError.with("X-Amz-Algorithm only supports \"%s\"", algorithm)
+	}
+	cred, date, expiresStr := q.Get("X-Amz-Credential"), q.Get("X-Amz-Date"), q.Get("X-Amz-Expires")
+	signedList, signature := q.Get("X-Amz-SignedHeaders"), q.Get("X-Amz-Signature")
+	if cred == "" || date == "" || expiresStr == "" || signedList == "" || signature == "" {
+		return Result{}, ErrAuthorizationQueryParametersError.with("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
+	}
+	const prefix = "Error parsing the X-Amz-Credential parameter; "
+	accessKey, sc, err := v.parseCredential(cred, ErrAuthorizationQueryParametersError, prefix)
+	if err != nil {
+		return Result{}, err
+	}
+	signed, err := parseSignedHeaders(r, signedList, ErrAuthorizationQueryParametersError, "")
+	if err != nil {
+		return Result{}, err
+	}
+	t, err := time.Parse(amzDateFormat, date)
+	if err != nil {
+		return Result{}, ErrAuthorizationQueryParametersError.with("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
+	}
+	sc.amzDate = date
+	if date[:8] != sc.date {
+		return Result{}, ErrAuthorizationQueryParametersError.with("%sInvalid credential date. Date is not the same as X-Amz-Date.", prefix)
+	}
+	expires, err := strconv.ParseInt(expiresStr, 10, 64)
+	switch {
+	case err != nil:
+		return Result{}, ErrAuthorizationQueryParametersError.with("X-Amz-Expires should be a number")
+	case expires < MinPresignExpires:
+		return Result{}, ErrAuthorizationQueryParametersError.with("X-Amz-Expires must be at least %d", MinPresignExpires)
+	case expires > MaxPresignExpires:
+		return Result{}, ErrAuthorizationQueryParametersError.with("X-Amz-Expires must be less than a week (in seconds) that is %d", MaxPresignExpires)
+	}
+	now := v.cfg.Now()
+	if t.Sub(now) > v.cfg.MaxSkew {
+		return Result{}, ErrRequestNotYetValid.with("").
+			detail("X-Amz-Date", date).
+			detail("ServerTime", now.UTC().Format(time.RFC3339))
+	}
+	if end := t.Add(time.Duration(expires) * time.Second); now.After(end) {
+		return Result{}, ErrRequestExpired.with("").
+			detail("X-Amz-Expires", expiresStr).
+			detail("Expires", end.UTC().Format(time.RFC3339)).
+			detail("ServerTime", now.UTC().Format(time.RFC3339))
+	}
+
+	// A presigned URL signs no payload, unless it names a hash itself.
+	payload := UnsignedPayload
+	if p := q.Get("X-Amz-Content-Sha256"); p != "" {
+		payload = p
+	}
+	mode, hash, err := parsePayload(payload)
+	if err != nil {
+		return Result{}, err
+	}
+	if mode.streaming() {
+		return Result{}, ErrInvalidRequest.with("A presigned URL cannot send an aws-chunked body.")
+	}
+
+	sr := signedRequest{accessKey: accessKey, sc: sc, signed: signed, signature: signature, payload: payload, presigned: true}
+	if err := v.checkSignature(r, &sr, "X-Amz-Signature"); err != nil {
+		return Result{}, err
+	}
+	res := Result{
+		AccessKey:     accessKey,
+		Presigned:     true,
+		Region:        sc.region,
+		SecurityToken: q.Get("X-Amz-Security-Token"),
+	}
+	return v.finish(r, res, bodySpec{mode: mode, hash: hash})
+}
+
+// checkSignature looks the secret up, derives the signing key into sr.sc
+// and compares the request's signature with the one computed. skip is the
+// query parameter left out of the canonical query (the signature itself).
+func (v *Verifier) checkSignature(r *http.Request, sr *signedRequest, skip string) error {
+	secret, ok := v.cfg.Credentials.Secret(sr.accessKey)
+	if !ok {
+		return ErrInvalidAccessKeyID.with("").detail("AWSAccessKeyId", sr.accessKey)
+	}
+	uri, err := canonicalURI(r.URL)
+	if err != nil {
+		return ErrInvalidArgument.with("The request path is not validly percent-encoded.")
+	}
+	query, err := canonicalQuery(r.URL.RawQuery, skip)
+	if err != nil {
+		return ErrInvalidArgument.with("The query string is not validly percent-encoded.")
+	}
+	creq := canonicalRequest(r.Method, uri, query, canonicalHeaders(r, sr.signed), sr.signed, sr.payload)
+	sts := sr.sc.stringToSign(creq)
+	sr.sc.key = signingKey(secret, sr.sc.date, sr.sc.region)
+	if want := sr.sc.sign(sts); !signatureEqual(want, sr.signature) {
+		return ErrSignatureDoesNotMatch.with("").
+			detail("AWSAccessKeyId", sr.accessKey).
+			detail("StringToSign", sts).
+			detail("SignatureProvided", sr.signature).
+			detail("CanonicalRequest", creq)
+	}
+	return nil
+}
+
+// anonymous builds the Result of a request without any signature. Its
+// payload is decoded and checked like any other, but it cannot use the
+// signed streaming modes.
+func (v *Verifier) anonymous(r *http.Request) (Result, error) {
+	mode, hash := payloadUnsigned, ""
+	if p := r.Header.Get("X-Amz-Content-Sha256"); p != "" {
+		var err error
+		if mode, hash, err = parsePayload(p); err != nil {
+			return Result{}, err
+		}
+		if mode.signed() {
+			return Result{}, ErrInvalidRequest.with("x-amz-content-sha256 %s requires a signed request.", p)
+		}
+	}
+	return v.finish(r, Result{Anonymous: true}, bodySpec{mode: mode, hash: hash})
+}
+
+// finish builds the Body and the lengths of an accepted request.
+func (v *Verifier) finish(r *http.Request, res Result, spec bodySpec) (Result, error) {
+	spec.maxChunk = v.cfg.MaxChunkSize
+	// CompleteMultipartUpload's x-amz-checksum-* headers are the checksum
+	// of the whole object, not of its XML body.
+	spec.checksumHeaders = !(r.Method == http.MethodPost && r.URL.Query().Has("uploadId"))
+	res.DecodedLength = r.ContentLength
+	if spec.mode.streaming() {
+		d := r.Header.Get("X-Amz-Decoded-Content-Length")
+		if d == "" {
+			return Result{}, ErrMissingSecurityHeader.with("Your request was missing a required header: x-amz-decoded-content-length.").
+				detail("MissingHeaderName", "x-amz-decoded-content-length")
+		}
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil || n < 0 {
+			return Result{}, ErrInvalidArgument.with("x-amz-decoded-content-length must be a non-negative number.").
+				detail("ArgumentName", "x-amz-decoded-content-length").detail("ArgumentValue", d)
+		}
+		spec.declared, res.DecodedLength = n, n
+	}
+	if res.DecodedLength < 0 {
+		res.DecodedLength = -1
+	}
+	res.ContentEncoding = stripAWSChunked(r.Header.Values("Content-Encoding"))
+	body, err := newBody(r.Header, r.Body, spec)
+	if err != nil {
+		return Result{}, err
+	}
+	res.Body = body
+	return res, nil
+}
+
+// stripAWSChunked joins Content-Encoding values without "aws-chunked".
+func stripAWSChunked(values []string) string {
+	var keep []string
+	for _, v := range values {
+		for e := range strings.SplitSeq(v, ",") {
+			e = strings.TrimSpace(e)
+			if e != "" && !strings.EqualFold(e, "aws-chunked") {
+				keep = append(keep, e)
+			}
+		}
+	}
+	return strings.Join(keep, ",")
+}
