@@ -1,0 +1,81 @@
+package sigv4
+
+import (
+	"net/url"
+	"testing"
+)
+
+func TestCanonicalURI(t *testing.T) {
+	for _, tc := range []struct {
+		name, sent, want string
+	}{
+		{name: "empty", sent: "", want: "/"},
+		{name: "root", sent: "/", want: "/"},
+		{name: "plain", sent: "/b/k", want: "/b/k"},
+		{name: "space", sent: "/b/a%20b", want: "/b/a%20b"},
+		{name: "plus sent raw", sent: "/b/a+b", want: "/b/a%2Bb"},
+		{name: "reserved sent raw", sent: "/b/a!*'();:@&=$,", want: "/b/a%21%2A%27%28%29%3B%3A%40%26%3D%24%2C"},
+		{name: "lower-case escapes", sent: "/b/%e2%82%ac", want: "/b/%E2%82%AC"},
+		{name: "tilde escaped", sent: "/b/%7Ea", want: "/b/~a"},
+		{name: "encoded slash kept", sent: "/b/a%2Fb", want: "/b/a%2Fb"},
+		{name: "encoded percent", sent: "/b/100%25", want: "/b/100%25"},
+		{name: "no normalization", sent: "/b//./../k/", want: "/b//./../k/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := url.ParseRequestURI(tc.sent)
+			if tc.sent == "" {
+				u, err = &url.URL{}, nil
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := canonicalURI(u)
+			if err != nil || got != tc.want {
+				t.Fatalf("canonicalURI(%q) = %q, %v; want %q", tc.sent, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCanonicalQuery(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw, want string
+	}{
+		{name: "empty", raw: "", want: ""},
+		{name: "flag", raw: "uploads", want: "uploads="},
+		{name: "sorted by name then value", raw: "b=2&a=2&a=1", want: "a=1&a=2&b=2"},
+		{name: "sorted after encoding", raw: "a%2Fb=1&a-b=2", want: "a%2Fb=1&a-b=2"},
+		{name: "upper case before lower", raw: "a=1&B=2", want: "B=2&a=1"},
+		{name: "space", raw: "p=a%20b&q=c+d", want: "p=a%20b&q=c%20d"},
+		{name: "reserved encoded", raw: "p=a/b:c", want: "p=a%2Fb%3Ac"},
+		{name: "unreserved decoded", raw: "p=%7E%2D%5F%2E", want: "p=~-_."},
+		{name: "empty pairs skipped", raw: "&a=1&&", want: "a=1"},
+		{name: "signature skipped", raw: "X-Amz-Signature=abc&X-Amz-Date=1", want: "X-Amz-Date=1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := canonicalQuery(tc.raw, "X-Amz-Signature")
+			if err != nil || got != tc.want {
+				t.Fatalf("canonicalQuery(%q) = %q, %v; want %q", tc.raw, got, err, tc.want)
+			}
+		})
+	}
+	if _, err := canonicalQuery("a=%zz", ""); err == nil {
+		t.Error("bad escape accepted")
+	}
+}
+
+func TestCanonicalHeaderValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":            "plain",
+		"  trimmed \t":     "trimmed",
+		"a   b    c":       "a b c",
+		"\"a   b\"":        "\"a b\"",
+		"tab\t\tkept":      "tab\t\tkept",
+		"":                 "",
+		" leading  double": "leading double",
+	} {
+		if got := canonicalHeaderValue(in); got != want {
+			t.Errorf("canonicalHeaderValue(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
