@@ -1,0 +1,384 @@
+#!/usr/bin/env bash
+# bench/run.sh: objstore's benchmark, on loopback, in one run. See
+# bench/README.md. Usage (from anywhere in the repository):
+#
+#   bash bench/run.sh
+#
+# Environment (all optional):
+#   BENCH_DURATION=8      seconds of each throughput measurement (wrk and PUTs)
+#   BENCH_WARMUP=2        seconds of unmeasured load before each of them
+#   BENCH_SAMPLES=500     sequential GETs in each latency measurement (≥ 200)
+#   BENCH_CONNECTIONS=32  connections of wrk and concurrent PUTs
+#   BENCH_THREADS=2       wrk threads
+#   BENCH_ROUNDS=1        times to repeat each measurement; the best counts
+#   BENCH_KEEP=1          keep the temporary directory (logs, data) at the end
+#
+# It builds objstore and the two helpers (bench/fakes3, bench/load), installs
+# nginx and wrk from Debian if they are missing, starts every server as its
+# own process on 127.0.0.1, measures, prints a table and stops everything
+# it started. Exit status: 0 when every target is met, 1 when one is missed,
+# 2 when the benchmark itself failed.
+#
+# Fairness: this machine has 2 cores, shared by the load generator (wrk or
+# bench/load) and the server under test, and, for misses and PUTs, the S3
+# server too. That is the same on both sides of every ratio: nginx and
+# objstore face the same wrk on the same cores; objstore's misses and PUTs
+# and the direct S3 requests they are compared with come from the same load
+# generator and reach the same S3 server. So the ratios are fair, while the
+# absolute numbers are lower than on a machine where the client runs apart.
+set -euo pipefail
+
+DURATION=${BENCH_DURATION:-8}
+WARMUP=${BENCH_WARMUP:-2}
+SAMPLES=${BENCH_SAMPLES:-500}
+CONNS=${BENCH_CONNECTIONS:-32}
+THREADS=${BENCH_THREADS:-2}
+ROUNDS=${BENCH_ROUNDS:-1}
+KEEP=${BENCH_KEEP:-}
+
+# Targets.
+HIT_MIN=0.80        # objstore hit GET req/s ≥ HIT_MIN × nginx
+MISS_MAX=1.20       # objstore miss p50 ≤ MISS_MAX × direct S3 GET p50
+THROUGH_MIN=0.70    # write-through PUT/s ≥ THROUGH_MIN × direct S3 PUT/s
+BACK_MIN=3000       # write-back PUT/s ≥ BACK_MIN
+
+BUCKET=bench
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+export AWS_EC2_METADATA_DISABLED=true AWS_DEFAULT_REGION=us-east-1
+
+die() {
+	echo "bench: $*" >&2
+	exit 2
+}
+log() { echo "bench: $*" >&2; }
+
+for v in DURATION WARMUP SAMPLES CONNS THREADS ROUNDS; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "every BENCH_* setting is a whole number; $v is '${!v}'"
+done
+((SAMPLES >= 200)) || die "BENCH_SAMPLES must be at least 200"
+((DURATION >= 1)) || die "BENCH_DURATION must be at least 1 second"
+((ROUNDS >= 1)) || die "BENCH_ROUNDS must be at least 1"
+
+cd "$(dirname "$0")/.."
+[[ -f go.mod && -d cmd/objstore ]] || die "run me from the objstore repository"
+
+# --- tools -----------------------------------------------------------------
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+WRK=$(command -v wrk || echo /usr/bin/wrk)
+if [[ ! -x $NGINX || ! -x $WRK ]]; then
+	((EUID == 0)) || die "nginx and wrk are missing: apt-get install -y nginx wrk (as root)"
+	log "installing nginx and wrk from Debian"
+	# policy-rc.d (present in containers) stops the package's own nginx
+	# from starting; either way this script runs a private one below.
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx wrk >/dev/null ||
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx wrk >/dev/null; } ||
+		die "apt-get install nginx wrk failed"
+	NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+	WRK=$(command -v wrk || echo /usr/bin/wrk)
+fi
+command -v curl >/dev/null || die "curl is missing: apt-get install -y curl"
+
+# --- processes and clean-up ------------------------------------------------
+T=$(mktemp -d "${TMPDIR:-/tmp}/objstore-bench.XXXXXX")
+declare -A PIDS=() # name → pid of every server this script started
+
+stop() { # stop NAME: TERM the process and wait for it
+	local pid=${PIDS[$1]:-}
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "PIDS[$1]"
+}
+cleanup() {
+	local name
+	for name in "${!PIDS[@]}"; do stop "$name"; done
+	if [[ -n $KEEP ]]; then log "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME CMD...: run CMD in the background, logging to $T/NAME.log.
+start() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.log" 2>&1 &
+	PIDS[$name]=$!
+}
+
+# wait_up NAME URL: poll URL until it answers 2xx, for at most 30 s, failing
+# early if NAME's process exits.
+wait_up() {
+	local name=$1 url=$2 deadline=$((SECONDS + 30))
+	until curl -sf -o /dev/null --max-time 2 "$url"; do
+		if ! kill -0 "${PIDS[$name]}" 2>/dev/null; then
+			tail -n 20 "$T/$name.log" >&2 || true
+			die "$name exited before it was ready"
+		fi
+		((SECONDS < deadline)) || die "$name not ready at $url after 30 s (log: $T/$name.log)"
+		sleep 0.1
+	done
+}
+
+# free_port: a loopback TCP port nobody listens on, and not handed out yet.
+USED_PORTS=" "
+free_port() {
+	local p i
+	for i in $(seq 200); do
+		p=$((20000 + RANDOM % 30000))
+		[[ $USED_PORTS == *" $p "* ]] && continue
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			USED_PORTS+="$p "
+			echo "$p"
+			return
+		fi
+	done
+	die "found no free port"
+}
+
+# busy_pct: how much of all cores' time went to anything but idle over one
+# second. Run when none of this script's servers are, it measures other
+# people's load, which skews every number (not only the ratios' one side).
+busy_pct() {
+	local a b
+	a=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1];
+		printf "%.0f", (t > 0) ? 100 * (t - (y[2] - x[2])) / t : 0 }'
+}
+BUSY_BEFORE=$(busy_pct)
+((BUSY_BEFORE <= 15)) || log "warning: the machine is already ${BUSY_BEFORE}% busy with other processes; numbers will be low and noisy"
+
+# --- build -----------------------------------------------------------------
+log "building objstore, bench/fakes3 and bench/load in $T/bin"
+mkdir -p "$T/bin"
+for pkg in ./cmd/objstore ./bench/fakes3 ./bench/load; do
+	CGO_ENABLED=0 go build -o "$T/bin/$(basename "$pkg")" "$pkg" || die "go build $pkg failed"
+done
+LOAD=$T/bin/load
+
+# --- servers ---------------------------------------------------------------
+S3_PORT=$(free_port)
+NGINX_PORT=$(free_port)
+OBJ_PORT=$(free_port)
+S3_URL=http://127.0.0.1:$S3_PORT
+NGINX_URL=http://127.0.0.1:$NGINX_PORT
+OBJ_URL=http://127.0.0.1:$OBJ_PORT
+BACKEND="s3://$BUCKET?endpoint=$S3_URL&region=us-east-1&path_style=true"
+
+start fakes3 "$T/bin/fakes3" -addr "127.0.0.1:$S3_PORT" -bucket "$BUCKET"
+wait_up fakes3 "$S3_URL/$BUCKET"
+
+# nginx serves the same bytes as objstore, as static files, tuned as one
+# would for static content: sendfile, no access log, a worker per core,
+# kept-alive connections. keepalive_requests is raised from its default of
+# 1000 because objstore's server never closes a busy kept-alive connection.
+mkdir -p "$T/www" "$T/nginx"
+chmod 755 "$T" "$T/www" # nginx's workers may run as another user
+head -c 4096 /dev/urandom >"$T/www/obj-4k"
+head -c 1048576 /dev/urandom >"$T/www/obj-1m"
+chmod 644 "$T/www/"*
+cat >"$T/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes auto;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65s;
+    keepalive_requests 1000000;
+    default_type application/octet-stream;
+    client_body_temp_path $T/nginx/body;
+    proxy_temp_path $T/nginx/proxy;
+    fastcgi_temp_path $T/nginx/fastcgi;
+    uwsgi_temp_path $T/nginx/uwsgi;
+    scgi_temp_path $T/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $T/www;
+        location / { }
+    }
+}
+EOF
+start nginx "$NGINX" -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf"
+wait_up nginx "$NGINX_URL/obj-4k"
+
+# start_objstore NAME MODE PORT: a fresh node with --write-mode MODE on the
+# fake S3, its data in $T/objstore-NAME.
+start_objstore() {
+	start "objstore-$1" "$T/bin/objstore" serve --data-dir "$T/objstore-$1" --listen "127.0.0.1:$3" \
+		--backend "$BACKEND" --write-mode "$2" --cache-size 8GiB --log-level info
+	wait_up "objstore-$1" "http://127.0.0.1:$3/readyz"
+}
+start_objstore through through "$OBJ_PORT"
+
+# --- measurements ----------------------------------------------------------
+# jnum FILE KEY: a number from a flat JSON object written by bench/load.
+jnum() { sed -n "s/^ *\"$2\": *\([-0-9.eE+]*\),\{0,1\}$/\1/p" "$1"; }
+jstr() { sed -n "s/^ *\"$2\": *\"\(.*\)\",\{0,1\}$/\1/p" "$1"; }
+
+# wrk_rps URL OUT: req/s of wrk on URL after a warm-up; fails on any error.
+wrk_rps() {
+	local url=$1 out=$2
+	if ((WARMUP > 0)); then
+		"$WRK" -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
+	fi
+	"$WRK" -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out"
+	if grep -qE 'Non-2xx|Socket errors' "$out"; then
+		cat "$out" >&2
+		die "wrk saw errors on $url"
+	fi
+	awk '/^Requests\/sec:/ {print $2}' "$out"
+}
+
+# load_run NAME ARGS...: bench/load into $T/NAME.json; fails on any error.
+load_run() {
+	local name=$1
+	shift
+	"$LOAD" -endpoint "$S3_URL" -bucket "$BUCKET" -url "$OBJ_URL" -out "$T/$name.json" "$@" ||
+		die "bench/load $name failed"
+	local errs
+	errs=$(jnum "$T/$name.json" errors)
+	((errs == 0)) || die "bench/load $name: $errs requests failed, the first with: $(jstr "$T/$name.json" first_error)"
+}
+
+# Each measurement runs BENCH_ROUNDS times, objstore and its reference
+# taking turns, and the table shows each one's best round: the one least
+# disturbed by anything else on the machine.
+declare -A VALS=() # metric → its value in each round, space-separated
+add() { VALS[$1]+="$2 "; }
+best() { # best METRIC max|min
+	local sort=(sort -g)
+	[[ $2 == max ]] && sort=(sort -gr)
+	tr ' ' '\n' <<<"${VALS[$1]}" | grep . | "${sort[@]}" | head -n 1
+}
+
+# 1. Local hits vs nginx. The objects go in through /api/v1/put and are
+# checked to come back byte for byte as HITs, as nginx's copies do.
+for size in 4k 1m; do
+	curl -sf -o /dev/null -X POST -H "X-Meta-ID: hit-$size" -H "Content-Type: application/octet-stream" \
+		--data-binary "@$T/www/obj-$size" "$OBJ_URL/api/v1/put" || die "put hit-$size failed"
+	curl -sf -D "$T/hit-$size.headers" -o "$T/hit-$size.body" "$OBJ_URL/api/v1/get/hit-$size" || die "get hit-$size failed"
+	grep -qi '^X-Objstore-Cache: HIT' "$T/hit-$size.headers" || die "GET hit-$size was not a local hit"
+	cmp -s "$T/hit-$size.body" "$T/www/obj-$size" || die "objstore returned other bytes for hit-$size"
+	curl -sf -o "$T/nginx-$size.body" "$NGINX_URL/obj-$size" && cmp -s "$T/nginx-$size.body" "$T/www/obj-$size" ||
+		die "nginx returned other bytes for obj-$size"
+done
+for r in $(seq "$ROUNDS"); do
+	for size in 4k 1m; do
+		log "round $r/$ROUNDS: GET $size hit, nginx then objstore (wrk -t$THREADS -c$CONNS -d${DURATION}s)"
+		add "nginx-$size" "$(wrk_rps "$NGINX_URL/obj-$size" "$T/wrk-nginx-$size-$r.txt")"
+		add "hit-$size" "$(wrk_rps "$OBJ_URL/api/v1/get/hit-$size" "$T/wrk-objstore-$size-$r.txt")"
+	done
+done
+stop nginx
+
+# 2. Misses vs direct GETs from the same S3 server, sequential. Each miss
+# reads a key the node has never seen. The first $SKIP requests of each run
+# open the connections and warm both paths, and are not counted.
+SKIP=20
+log "GET 4k miss vs direct S3 GET: seeding $((2 * ROUNDS * (SAMPLES + SKIP))) objects"
+for r in $(seq "$ROUNDS"); do
+	for p in miss direct; do
+		load_run "seed-$p-$r" -mode seed -prefix "$p/$r/" -count $((SAMPLES + SKIP)) -size 4096 -c 8
+	done
+done
+for r in $(seq "$ROUNDS"); do
+	log "round $r/$ROUNDS: GET 4k miss vs direct S3 GET, $SAMPLES each, sequential"
+	load_run "miss-$r" -mode miss -prefix "miss/$r/" -count $((SAMPLES + SKIP)) -skip "$SKIP" -size 4096
+	load_run "direct-get-$r" -mode direct-get -prefix "direct/$r/" -count $((SAMPLES + SKIP)) -skip "$SKIP" -size 4096
+	add miss "$(jnum "$T/miss-$r.json" p50_ms)"
+	add direct-get "$(jnum "$T/direct-get-$r.json" p50_ms)"
+done
+
+# 3. PUTs at $CONNS concurrent connections: direct, write-through, then
+# write-back on a fresh node, stopped after each round, since its uploads to
+# S3 go on after its clients stop and would slow the next measurement.
+timed=(-size 4096 -c "$CONNS" -warmup "${WARMUP}s" -duration "${DURATION}s")
+BACK_PORT=$(free_port)
+for r in $(seq "$ROUNDS"); do
+	log "round $r/$ROUNDS: PUT 4k, direct S3, write-through, write-back ($CONNS at once, ${DURATION}s each)"
+	load_run "direct-put-$r" -mode direct-put -prefix "direct-put/$r/" "${timed[@]}"
+	load_run "put-through-$r" -mode put -prefix "through/$r/" "${timed[@]}"
+	start_objstore "back-$r" back "$BACK_PORT"
+	load_run "put-back-$r" -mode put -url "http://127.0.0.1:$BACK_PORT" -prefix "back/$r/" "${timed[@]}"
+	backlog=$(curl -sf "http://127.0.0.1:$BACK_PORT/api/v1/stats" | sed -n 's/.*"upload_queue":\([0-9]*\).*/\1/p')
+	echo "${backlog:-?}" >"$T/backlog-$r.txt"
+	stop "objstore-back-$r"
+	rm -rf "$T/objstore-back-$r"
+	add direct-put "$(jnum "$T/direct-put-$r.json" rps)"
+	add put-through "$(jnum "$T/put-through-$r.json" rps)"
+	add put-back "$(jnum "$T/put-back-$r.json" rps)"
+done
+stop objstore-through
+BUSY_AFTER=$(busy_pct)
+
+# --- report ----------------------------------------------------------------
+FAILS=0
+# row LABEL OBJSTORE REFERENCE REFNAME OP TARGET [absolute]: one table line.
+# OP is >= or <=; TARGET is a ratio to the reference, or with "absolute" a
+# bound on the objstore number itself.
+row() {
+	local label=$1 obj=$2 ref=$3 refname=$4 op=$5 target=$6 kind=${7:-ratio}
+	local ratio verdict value tshow
+	ratio=$(awk -v a="$obj" -v b="$ref" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+	if [[ $kind == absolute ]]; then
+		value=$obj
+		tshow="$op$target/s"
+	else
+		value=$(awk -v a="$obj" -v b="$ref" 'BEGIN { r = (b > 0) ? a / b : 0; print r }')
+		tshow="$op$(printf '%.2f' "$target")x"
+	fi
+	verdict=$(awk -v v="$value" -v t="$target" -v op="$op" \
+		'BEGIN { ok = (op == ">=") ? v + 0 >= t + 0 : v + 0 <= t + 0; print ok ? "PASS" : "FAIL" }')
+	[[ $verdict == PASS ]] || FAILS=$((FAILS + 1))
+	printf '%-34s %-13s %-20s %-7s %-9s %s\n' "$label" "$obj" "$ref $refname" "$ratio" "$tshow" "$verdict"
+}
+fmt0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
+fmt3() { awk -v x="$1" 'BEGIN { printf "%.3f", x }'; }
+
+lat() { # lat NAME: "p50/p90/p99" ms of $T/NAME.json
+	echo "$(fmt3 "$(jnum "$T/$1.json" p50_ms)")/$(fmt3 "$(jnum "$T/$1.json" p90_ms)")/$(fmt3 "$(jnum "$T/$1.json" p99_ms)")"
+}
+word() { tr ' ' '\n' <<<"${VALS[$1]}" | sed -n "${2}p"; } # word METRIC ROUND
+
+echo
+echo "objstore benchmark: $(nproc) cores, $(go env GOVERSION), $("$NGINX" -v 2>&1 | sed 's/.*version: //'), $("$WRK" -v 2>&1 | awk 'NR == 1 {print $1, $2}')"
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s after ${WARMUP}s warm-up; $SAMPLES sequential misses; PUTs: $CONNS at once for ${DURATION}s after ${WARMUP}s"
+if ((ROUNDS > 1)); then
+	echo "best of $ROUNDS rounds for each side"
+fi
+echo
+printf '%-34s %-13s %-20s %-7s %-9s %s\n' benchmark objstore reference ratio target result
+row "GET 4KiB hit (req/s)" "$(fmt0 "$(best hit-4k max)")" "$(fmt0 "$(best nginx-4k max)")" nginx ">=" "$HIT_MIN"
+row "GET 1MiB hit (req/s)" "$(fmt0 "$(best hit-1m max)")" "$(fmt0 "$(best nginx-1m max)")" nginx ">=" "$HIT_MIN"
+row "GET 4KiB miss p50 (ms)" "$(fmt3 "$(best miss min)")" "$(fmt3 "$(best direct-get min)")" direct "<=" "$MISS_MAX"
+row "PUT 4KiB write-through (req/s)" "$(fmt0 "$(best put-through max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$THROUGH_MIN"
+row "PUT 4KiB write-back (req/s)" "$(fmt0 "$(best put-back max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$BACK_MIN" absolute
+echo
+for r in $(seq "$ROUNDS"); do
+	echo "round $r (objstore | reference):"
+	printf '  GET 4KiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-4k "$r")")" "$(fmt0 "$(word nginx-4k "$r")")"
+	printf '  GET 1MiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-1m "$r")")" "$(fmt0 "$(word nginx-1m "$r")")"
+	printf '  GET 4KiB ms p50/p90/p99    miss %s | direct %s\n' "$(lat "miss-$r")" "$(lat "direct-get-$r")"
+	printf '  PUT 4KiB req/s             through %s, back %s | direct %s\n' \
+		"$(fmt0 "$(word put-through "$r")")" "$(fmt0 "$(word put-back "$r")")" "$(fmt0 "$(word direct-put "$r")")"
+	printf '  PUT 4KiB ms p50/p90/p99    through %s, back %s | direct %s\n' \
+		"$(lat "put-through-$r")" "$(lat "put-back-$r")" "$(lat "direct-put-$r")"
+	echo "  write-back uploads still queued when its clients stopped: $(cat "$T/backlog-$r.txt")"
+done
+echo "CPU used by other processes: ${BUSY_BEFORE}% before the run, ${BUSY_AFTER}% after"
+if ((BUSY_BEFORE > 15 || BUSY_AFTER > 15)); then
+	echo "WARNING: the machine was busy with other work; these numbers are unreliable"
+fi
+echo
+if ((FAILS > 0)); then
+	echo "$FAILS target(s) missed"
+	exit 1
+fi
+echo "all targets met"
