@@ -42,6 +42,8 @@ type Body struct {
 	md5     hash.Hash // nil without Content-MD5
 	wantMD5 []byte
 
+	hashes []hash.Hash // the non-nil ones of sha, md5 and sum
+
 	sum       hash.Hash // nil without a checksum
 	sumAlg    string    // CRC32, ...
 	sumHeader string    // x-amz-checksum-crc32, ...
@@ -60,10 +62,8 @@ func (b *Body) Read(p []byte) (int, error) {
 	}
 	n, err := b.src.Read(p)
 	if n > 0 {
-		for _, h := range []hash.Hash{b.sha, b.md5, b.sum} {
-			if h != nil {
-				h.Write(p[:n])
-			}
+		for _, h := range b.hashes {
+			h.Write(p[:n])
 		}
 	}
 	switch {
@@ -175,8 +175,7 @@ func newBody(h http.Header, body io.ReadCloser, spec bodySpec) (*Body, error) {
 		b.sha, b.wantSHA = sha256.New(), spec.hash
 	}
 	if vs := h.Values("Content-Md5"); len(vs) > 0 {
-		v := vs[0]
-		sum, err := ParseContentMD5(v)
+		sum, err := ParseContentMD5(vs[0])
 		if err != nil {
 			return nil, err
 		}
@@ -219,6 +218,11 @@ func newBody(h http.Header, body io.ReadCloser, spec bodySpec) (*Body, error) {
 		b.inTrailer = true
 	}
 
+	for _, d := range []hash.Hash{b.sha, b.md5, b.sum} {
+		if d != nil {
+			b.hashes = append(b.hashes, d)
+		}
+	}
 	if spec.mode.streaming() {
 		var sc *scope
 		if spec.mode.signed() {

@@ -20,7 +20,8 @@
 // normalization), the query sorted after encoding, the signed headers
 // trimmed with runs of spaces collapsed, and the host from r.Host, which
 // must be the Host the client addressed: a proxy in front must pass it on
-// unchanged. The credential scope must name service "s3" and, when
+// unchanged. Verify the request as received, before anything rewrites its
+// URL (http.StripPrefix). The credential scope must name service "s3" and, when
 // Config.Regions is set, one of those regions; otherwise any region is
 // accepted, since clients sign with whatever region they are set up with.
 // The host header and every x-amz-* header present must be signed
