@@ -25,11 +25,12 @@ type Error struct {
 	// Status is the HTTP status S3 answers the code with.
 	Status int
 	// Details are extra elements S3 puts in its XML error, by element
-	// name: AWSAccessKeyId, StringToSign, CanonicalRequest,
+	// name, such as AWSAccessKeyId, StringToSign, CanonicalRequest,
 	// SignatureProvided, RequestTime, ServerTime,
 	// MaxAllowedSkewMilliseconds, HeadersNotSigned, X-Amz-Expires,
-	// Expires, Region, ClientComputedContentSHA256,
-	// S3ComputedContentSHA256. Nil when there are none. StringToSign and
+	// Expires, Region, ArgumentName, ArgumentValue,
+	// ClientComputedContentSHA256, S3ComputedContentSHA256. Nil when
+	// there are none. StringToSign and
 	// CanonicalRequest help a client's author find a signing bug; S3 sends
 	// them, but a server may prefer to log them instead.
 	Details map[string]string

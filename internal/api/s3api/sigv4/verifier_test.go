@@ -275,3 +275,28 @@ func TestNewVerifierValidates(t *testing.T) {
 		t.Errorf("defaults not applied: %+v", v.cfg)
 	}
 }
+
+// TestVerifyRegions: any region by default, else one of Config.Regions.
+func TestVerifyRegions(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		region  string
+		allowed []string
+		want    error
+	}{
+		{name: "any region by default", region: "eu-central-1"},
+		{name: "auto, as some clients of S3-compatible servers sign", region: "auto", allowed: []string{"us-east-1", "auto"}},
+		{name: "listed", region: "us-east-1", allowed: []string{"us-east-1"}},
+		{name: "not listed", region: "us-west-2", allowed: []string{"us-east-1"}, want: ErrAuthorizationHeaderMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRequest(t, "GET", "http://s3.test/bucket/key", nil)
+			signHeader(t, r, emptySHA256, testCreds, tc.region, testTime)
+			res, _, err := readAll(newTestVerifier(t, func(c *Config) { c.Regions = tc.allowed }), toServer(t, r))
+			wantErr(t, err, tc.want, "")
+			if tc.want == nil && res.Region != tc.region {
+				t.Fatalf("Region = %q, want %q", res.Region, tc.region)
+			}
+		})
+	}
+}
