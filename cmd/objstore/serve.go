@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -61,14 +62,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	m.WatchNode(func() metrics.Snapshot { return snapshot(n.Stats()) })
 	var ready atomic.Bool
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", compat.New(compat.Config{
+	v1 := compat.New(compat.Config{
 		Node:    n,
 		Bucket:  bucket,
 		Version: version,
 		Stats:   func() (any, error) { return stats(cfg.DataDir, n) },
 		Wrap:    func(op string, h http.Handler) http.Handler { return m.Instrument("v1", op, h) },
 		Logger:  log.With("component", "api"),
-	}))
+	})
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -84,7 +85,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           routes(v1, mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -114,6 +115,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// routes sends /api/v1/ to v1 before the mux sees it: ServeMux cleans
+// paths, which would turn an ID such as "a//b" or "a/../b" into another.
+func routes(v1, mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/v1/") {
+			v1.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // openBackend builds the backend of spec and returns it with the bucket

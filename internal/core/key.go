@@ -46,13 +46,31 @@ func ValidateBucket(name string) error {
 	return nil
 }
 
-// ValidateUserMeta checks the size limit on user metadata, counted as S3
-// does: the bytes of every key and value.
+// ValidateUserMeta checks user metadata as S3 would accept it over its
+// REST API: keys are non-empty HTTP tokens, values printable ASCII, and all
+// keys and values together at most MaxUserMetaLen bytes. S3 treats keys
+// case-insensitively; NormalizeUserMeta lowercases them.
 func ValidateUserMeta(m map[string]string) error {
-	n := 0
+	return ValidateUserMetaReserving(m, 0)
+}
+
+// ValidateUserMetaReserving is ValidateUserMeta with reserved bytes of the
+// limit already taken (by metadata objstore stores beside the user's).
+func ValidateUserMetaReserving(m map[string]string, reserved int) error {
+	n := reserved
 	for k, v := range m {
 		if k == "" {
 			return fmt.Errorf("%w: empty metadata key", ErrInvalidArgument)
+		}
+		for i := 0; i < len(k); i++ {
+			if !isTokenChar(k[i]) {
+				return fmt.Errorf("%w: metadata key %q: only letters, digits and !#$%%&'*+-.^_`|~ are allowed", ErrInvalidArgument, k)
+			}
+		}
+		for i := 0; i < len(v); i++ {
+			if v[i] < 0x20 || v[i] > 0x7e {
+				return fmt.Errorf("%w: metadata value of %q: only printable ASCII is allowed", ErrInvalidArgument, k)
+			}
 		}
 		n += len(k) + len(v)
 	}
@@ -60,4 +78,30 @@ func ValidateUserMeta(m map[string]string) error {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrMetaTooLarge, n, MaxUserMetaLen)
 	}
 	return nil
+}
+
+// NormalizeUserMeta returns m with lowercase keys, as S3 keeps them, so
+// that every node and the backend agree on them. Keys that differ only in
+// case are an error.
+func NormalizeUserMeta(m map[string]string) (map[string]string, error) {
+	if len(m) == 0 {
+		return m, nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		lk := strings.ToLower(k)
+		if _, dup := out[lk]; dup {
+			return nil, fmt.Errorf("%w: metadata keys %q differ only in case", ErrInvalidArgument, k)
+		}
+		out[lk] = v
+	}
+	return out, nil
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }

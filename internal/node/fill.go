@@ -69,19 +69,27 @@ func (n *Node) fetch(ctx context.Context, bucket, key string, prev *object, ifNo
 	select {
 	case <-f.ready:
 	case <-ctx.Done():
-		f.release()
+		f.release(true)
 		return nil, fmt.Errorf("get %q: %w", key, ctx.Err())
 	}
 	if f.err != nil {
-		f.release()
+		f.release(false)
 		return nil, fmt.Errorf("get %q: %w", key, f.err)
 	}
-	return &Object{Info: f.info, Source: FromBackend, Content: &fillReader{f: f, ctx: ctx}, close: f.release}, nil
+	if f.info.Size == 0 {
+		// Nothing to stream: let the fill commit first, so that the next
+		// request finds the object cached.
+		f.wait(ctx)
+	}
+	release := func() { f.release(ctx.Err() != nil) }
+	return &Object{Info: f.info, Source: FromBackend, Content: &fillReader{f: f, ctx: ctx}, close: release}, nil
 }
 
-// release drops one reference; the last one closes the temp file, and a
-// fill left without readers before it completes is cancelled.
-func (f *fill) release() {
+// release drops one reference; the last one closes the temp file. A fill
+// whose last reader hung up (hangup: its client is gone) before the body
+// arrived is cancelled; one whose readers simply needed no more of it (a
+// HEAD, a 304, a range) completes and is cached.
+func (f *fill) release(hangup bool) {
 	f.n.fillMu.Lock()
 	f.mu.Lock()
 	f.refs--
@@ -90,7 +98,7 @@ func (f *fill) release() {
 	f.mu.Unlock()
 	// Cancel only a transfer still under way: a body that has fully arrived
 	// is worth committing even if its readers are gone.
-	if refs <= 1 && !done && !arrived && f.n.fills[f.key] == f {
+	if hangup && refs <= 1 && !done && !arrived && f.n.fills[f.key] == f {
 		delete(f.n.fills, f.key) // later readers start afresh
 		f.cancel()
 	}
@@ -106,7 +114,7 @@ func (f *fill) release() {
 func (f *fill) run(ctx context.Context, bucket, key, ifNoneMatch string) {
 	n := f.n
 	defer n.wg.Done()
-	defer f.release()
+	defer f.release(false)
 	obj, err := n.backend.Get(ctx, bucket, key, backend.GetOptions{IfNoneMatch: ifNoneMatch})
 	n.backendCall("get", err)
 	if err == nil {
@@ -204,6 +212,23 @@ func (f *fill) commit(ctx context.Context) error {
 	}
 	n.kickEvictIfHigh()
 	return nil
+}
+
+// wait returns once the fill ended or ctx is done.
+func (f *fill) wait(ctx context.Context) {
+	for {
+		f.mu.Lock()
+		done, ch := f.done, f.progress
+		f.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // end records the outcome and wakes every reader.

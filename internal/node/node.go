@@ -58,9 +58,9 @@ type Node struct {
 // the object is in the table: a change replaces the object.
 type object struct {
 	e     index.Entry
-	atime atomic.Int64 // unix nanoseconds of the last access
-	saved int64        // atime last persisted; owned by the flusher
-	valid atomic.Int64 // unix nanoseconds of the last validation
+	atime atomic.Int64               // unix nanoseconds of the last access
+	saved int64                      // atime last persisted; owned by the flusher
+	valid atomic.Int64               // unix nanoseconds of the last validation
 	fd    atomic.Pointer[sharedFile] // open body of a small object, see openLocal
 }
 

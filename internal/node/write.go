@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"github.com/objstore/objstore/internal/core"
@@ -165,7 +166,18 @@ func validateInfo(info *core.Info) error {
 	if info.Level < core.LevelLocal || info.Level > core.LevelAll {
 		return fmt.Errorf("%w: consistency level %d", core.ErrInvalidArgument, info.Level)
 	}
-	return core.ValidateUserMeta(info.UserMeta)
+	m, err := core.NormalizeUserMeta(info.UserMeta)
+	if err != nil {
+		return err
+	}
+	info.UserMeta = m
+	// The backend keeps the name and level as metadata too (see s3backend),
+	// within the same 2 KiB.
+	reserved := len("objstore-level") + 1
+	if info.Name != "" {
+		reserved += len("objstore-name") + len(url.PathEscape(info.Name))
+	}
+	return core.ValidateUserMetaReserving(info.UserMeta, reserved)
 }
 
 // asBackendError makes sure err is a *core.BackendError, so APIs answer it
