@@ -7,7 +7,9 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"io"
+	"time"
 
 	"github.com/objstore/objstore/internal/core"
 )
@@ -58,3 +60,58 @@ type Object struct {
 	Body   io.ReadCloser
 	Length int64
 }
+
+// Lister lists a backend's objects and manages its buckets; the S3 API
+// needs it, the cache does not.
+//
+// Implementations must be safe for concurrent use. Operations on a missing
+// bucket return an error wrapping core.ErrNotFound; CreateBucket of a bucket
+// that exists returns one wrapping ErrBucketExists, DeleteBucket of one that
+// holds objects one wrapping ErrBucketNotEmpty. Other failures are
+// *core.BackendError.
+type Lister interface {
+	// List returns, in key order, up to opts.MaxKeys objects and common
+	// prefixes of bucket, as S3's ListObjectsV2 does.
+	List(ctx context.Context, bucket string, opts ListOptions) (*ListPage, error)
+	// Buckets lists the buckets, by name.
+	Buckets(ctx context.Context) ([]BucketInfo, error)
+	// CreateBucket creates a bucket.
+	CreateBucket(ctx context.Context, bucket string) error
+	// DeleteBucket deletes an empty bucket.
+	DeleteBucket(ctx context.Context, bucket string) error
+	// HeadBucket reports whether a bucket exists (nil) or not (ErrNotFound).
+	HeadBucket(ctx context.Context, bucket string) error
+}
+
+// ListOptions selects what List returns.
+type ListOptions struct {
+	Prefix string
+	// Delimiter, when set, rolls up keys that contain it after Prefix into
+	// common prefixes (Prefix up to and including the first Delimiter).
+	Delimiter string
+	// StartAfter lists only keys (and prefixes) greater than it.
+	StartAfter string
+	// MaxKeys bounds objects plus common prefixes returned; 0 means 1000.
+	MaxKeys int
+}
+
+// ListPage is one page of a listing.
+type ListPage struct {
+	Objects        []core.Info // Bucket, Key, Size, ETag, ModTime at least
+	CommonPrefixes []string
+	// Truncated is set when more entries follow; the next page starts
+	// after the last object or prefix of this one.
+	Truncated bool
+}
+
+// BucketInfo describes a bucket.
+type BucketInfo struct {
+	Name    string
+	Created time.Time
+}
+
+// Errors of Lister.
+var (
+	ErrBucketExists   = errors.New("bucket already exists")
+	ErrBucketNotEmpty = errors.New("bucket not empty")
+)
