@@ -134,6 +134,15 @@ func (u *uploader) do(ctx context.Context, it index.Item) error {
 	switch it.Op {
 	case index.OpPut:
 		o := n.lookup(it.Bucket, it.Key)
+		if o == nil || o.e.Gen != it.Gen {
+			// The item is visible from its Put's index commit on, but that
+			// Put updates the table only afterwards, under the key's lock:
+			// look again once it has, or the item looks superseded.
+			mu := n.keyLock(it.Bucket, it.Key)
+			mu.Lock()
+			o = n.lookup(it.Bucket, it.Key)
+			mu.Unlock()
+		}
 		if o == nil || o.e.Gen != it.Gen || o.e.State != index.Dirty {
 			break // superseded by a later put or delete, queued after this one
 		}

@@ -1,66 +1,80 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
 )
 
-// TestWriteBackUploadsEveryConcurrentPut races write-back PUTs against the
-// uploader: the queue item of a PUT is visible to the uploader from the
-// index commit on, before the PUT has updated the in-memory table. An
-// uploader that judged the item by the table without taking the key's lock
-// saw no object (or the previous version), took the item for superseded,
-// dropped it, and left the acknowledged object dirty and never uploaded.
+// TestWriteBackUploadsItemSeenBeforeTableUpdate covers the window inside a
+// write-back Put between its index commit and its table update: the queue
+// item is in the index, so the uploader may read it, while the table still
+// shows no object (or the previous version). An uploader that judged the
+// item by the table without the key's lock took it for superseded, dropped
+// it, and left the acknowledged object dirty and never uploaded, for good.
 //
-// The race needs the uploader to read the queue inside that window, so
-// this test catches the bug in most runs, not all; it never fails without
-// it.
-func TestWriteBackUploadsEveryConcurrentPut(t *testing.T) {
+// The test does what Put does under the key's lock, with the window held
+// open a few milliseconds for the uploader to read the queue in it. It
+// cannot observe the uploader reaching the lock, so a slow uploader would
+// let the bug through, but the fixed code passes however slow it is.
+func TestWriteBackUploadsItemSeenBeforeTableUpdate(t *testing.T) {
 	tn := newTestNode(t, func(c *Config) { c.WriteMode = WriteBack })
-	const writers, keys = 32, 16
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := range keys {
-				key := fmt.Sprintf("w%02d/k%02d", w, i)
-				for v := range 2 { // a new key, then an overwrite
-					body := []byte(fmt.Sprintf("%s v%d", key, v))
-					info := core.Info{Bucket: bkt, Key: key, Level: core.LevelBackend}
-					if _, err := tn.Put(context.Background(), info, bytes.NewReader(body), int64(len(body))); err != nil {
-						t.Errorf("put %s: %v", key, err)
-						return
-					}
-				}
-			}
-		})
+	ctx := context.Background()
+	const keys = 10
+	for i := range keys {
+		key := fmt.Sprintf("k%02d", i)
+		tmp, err := tn.store.NewTemp()
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := []byte("body of " + key)
+		if _, err := tmp.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		gen := newGen()
+		if err := tmp.Commit(bkt, key, gen); err != nil {
+			t.Fatal(err)
+		}
+		tmp.Close()
+		now := time.Now().UTC()
+		info := core.Info{Bucket: bkt, Key: key, Size: int64(len(body)), ETag: tmp.ETag(), ModTime: now, Level: core.LevelBackend}
+		e := index.Entry{Info: info, Gen: gen, State: index.Dirty, Atime: now, Validated: now}
+		var b index.Batch
+		b.Enqueue(&index.Item{Op: index.OpPut, Bucket: bkt, Key: key, Gen: gen, Enqueued: now})
+		b.Put(e)
+
+		mu := tn.keyLock(bkt, key)
+		mu.Lock()
+		if err := tn.db.Commit(ctx, &b); err != nil {
+			t.Fatal(err)
+		}
+		tn.up.added(1)                   // as another Put's would
+		time.Sleep(5 * time.Millisecond) // the window, held open
+		tn.apply(nil, &e)
+		mu.Unlock()
 	}
-	wg.Wait()
+
 	eventually(t, "queue drained", func() bool { return tn.Stats().UploadQueueLength == 0 })
-	for w := range writers {
-		for i := range keys {
-			key := fmt.Sprintf("w%02d/k%02d", w, i)
-			if o := tn.lookup(bkt, key); o == nil || o.e.State != index.Clean {
-				t.Errorf("%s: not clean after the queue drained: %+v", key, o)
-				continue
-			}
-			obj, err := tn.be.Backend.Get(context.Background(), bkt, key, backend.GetOptions{})
-			if err != nil {
-				t.Errorf("%s not uploaded: %v", key, err)
-				continue
-			}
-			b, _ := io.ReadAll(obj.Body)
-			obj.Body.Close()
-			if want := fmt.Sprintf("%s v1", key); string(b) != want {
-				t.Errorf("backend %s = %q, want %q", key, b, want)
-			}
+	for i := range keys {
+		key := fmt.Sprintf("k%02d", i)
+		if o := tn.lookup(bkt, key); o == nil || o.e.State != index.Clean {
+			t.Errorf("%s: not clean after the queue drained", key)
+		}
+		obj, err := tn.be.Backend.Get(ctx, bkt, key, backend.GetOptions{})
+		if err != nil {
+			t.Errorf("%s not uploaded: %v", key, err)
+			continue
+		}
+		got, _ := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if want := "body of " + key; string(got) != want {
+			t.Errorf("backend %s = %q, want %q", key, got, want)
 		}
 	}
 }
