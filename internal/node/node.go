@@ -38,6 +38,9 @@ type Node struct {
 	fillMu sync.Mutex
 	fills  map[string]*fill
 
+	dirtyMu sync.Mutex
+	dirty   map[string]*object // objects not yet in the backend, by table key
+
 	used     atomic.Int64 // bytes of bodies on disk, committed
 	reserved atomic.Int64 // bytes promised to writes in progress
 	evictMu  sync.Mutex
@@ -104,6 +107,7 @@ func Open(cfg Config) (*Node, error) {
 		objects: make(map[string]*object),
 		seed:    maphash.MakeSeed(),
 		fills:   make(map[string]*fill),
+		dirty:   make(map[string]*object),
 		evictC:  make(chan struct{}, 1),
 		ctx:     ctx, cancel: cancel,
 	}
@@ -222,6 +226,7 @@ func (n *Node) apply(old *object, e *index.Entry) {
 		n.objects[k] = no
 	}
 	n.mu.Unlock()
+	n.trackDirty(k, old, no)
 	if no != nil && no.hasBody() && (old == nil || !old.hasBody() || old.e.Gen != no.e.Gen) {
 		n.used.Add(no.e.Size)
 		n.stats.objects.Add(1)

@@ -468,3 +468,25 @@ func TestKeptOpenFilesFollowReplacements(t *testing.T) {
 		t.Fatalf("after sweep: %q", got)
 	}
 }
+
+func TestListingOverlay(t *testing.T) {
+	tn := newTestNode(t, func(c *Config) { c.WriteMode = WriteBack })
+	tn.be.down.Store(true)
+	tn.put(t, "p/b", []byte("b"))
+	tn.put(t, "p/a", []byte("a"))
+	tn.put(t, "q/c", []byte("c"))
+	tn.Delete(context.Background(), bkt, "p/a")
+	d := tn.Dirty(bkt, "p/")
+	if len(d) != 1 || d[0].Key != "p/b" {
+		t.Fatalf("dirty %+v", d)
+	}
+	if !tn.Deleted(bkt, "p/a") || tn.Deleted(bkt, "p/b") {
+		t.Fatal("deleted flags wrong")
+	}
+	tn = tn.restart(t) // the dirty set is rebuilt at start
+	if d := tn.Dirty(bkt, ""); len(d) != 2 {
+		t.Fatalf("dirty after restart %+v", d)
+	}
+	tn.be.down.Store(false)
+	eventually(t, "uploads", func() bool { return len(tn.Dirty(bkt, "")) == 0 })
+}

@@ -55,6 +55,7 @@ func (n *Node) reconcile() error {
 		}
 		o := newObject(*e)
 		n.objects[tableKey(e.Bucket, e.Key)] = o
+		n.trackDirty(tableKey(e.Bucket, e.Key), nil, o)
 		if o.hasBody() {
 			n.used.Add(e.Size)
 			n.stats.objects.Add(1)

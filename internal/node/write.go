@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/objstore/objstore/internal/core"
@@ -21,6 +22,21 @@ import (
 // core.ErrIncompleteBody. When only objects that may not be evicted fill
 // the cache, it returns core.ErrInsufficientStorage.
 func (n *Node) Put(ctx context.Context, info core.Info, body io.Reader, size int64) (core.Info, error) {
+	return n.PutWith(ctx, info, body, size, PutOptions{})
+}
+
+// PutOptions qualifies a Put.
+type PutOptions struct {
+	// ContentMD5, when set, is the hex MD5 the body must have; a body with
+	// another stores nothing and returns core.ErrBadDigest.
+	ContentMD5 string
+	// ETag, when set, is stored as the object's ETag instead of the MD5 of
+	// the body (S3's multipart ETag "hex-N").
+	ETag string
+}
+
+// PutWith is Put with options.
+func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size int64, opts PutOptions) (core.Info, error) {
 	if err := validateInfo(&info); err != nil {
 		return core.Info{}, err
 	}
@@ -58,6 +74,12 @@ func (n *Node) Put(ctx context.Context, info core.Info, body io.Reader, size int
 	}
 	info.Size = tmp.Size()
 	info.ETag = tmp.ETag()
+	if opts.ContentMD5 != "" && !strings.EqualFold(opts.ContentMD5, info.ETag) {
+		return core.Info{}, fmt.Errorf("put %q: %w: Content-MD5 %s, body MD5 %s", info.Key, core.ErrBadDigest, opts.ContentMD5, info.ETag)
+	}
+	if opts.ETag != "" {
+		info.ETag = opts.ETag
+	}
 	info.ModTime = time.Now().UTC().Truncate(time.Millisecond)
 
 	gen := newGen()
