@@ -159,6 +159,10 @@ func statusOf(err error) int {
 		errors.Is(err, core.ErrMetaTooLarge), errors.Is(err, core.ErrIncompleteBody),
 		errors.Is(err, core.ErrInvalidBucket), errors.Is(err, core.ErrBadDigest):
 		return http.StatusBadRequest
+	case errors.Is(err, errPrecondition):
+		return http.StatusPreconditionFailed
+	case errors.Is(err, errRange):
+		return http.StatusRequestedRangeNotSatisfiable
 	case errors.Is(err, core.ErrInsufficientStorage):
 		return http.StatusInsufficientStorage
 	case errors.As(err, &be):

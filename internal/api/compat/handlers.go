@@ -10,11 +10,11 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/objstore/objstore/internal/api/cork"
+	"github.com/objstore/objstore/internal/api/objhttp"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/node"
 )
@@ -132,17 +132,25 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 		h.Set("X-Objstore-Cache", "HIT")
 	}
 	h.Set("Content-Type", contentType(obj.Name, obj.ContentType))
-	h.Set("ETag", `"`+obj.ETag+`"`)
 	for k, v := range obj.Header {
 		h.Set(k, v)
 	}
+	o := objhttp.Object{ETag: obj.ETag, ModTime: obj.ModTime, Size: obj.Size, Content: obj.Content}
+	d := objhttp.Decide(r, o)
+	switch d.Status {
+	case http.StatusNotModified:
+		objhttp.NotModified(h, o)
+		w.WriteHeader(d.Status)
+		return nil
+	case http.StatusPreconditionFailed:
+		return errPrecondition
+	case http.StatusRequestedRangeNotSatisfiable:
+		objhttp.NotSatisfiable(h, obj.Size)
+		return errRange
+	}
 	cw := &countingWriter{ResponseWriter: w}
 	end := cork.Begin(w, r)
-	if plain(r) {
-		err = writeWhole(cw, r, obj)
-	} else {
-		http.ServeContent(cw, r, "", obj.ModTime, obj.Content)
-	}
+	err = objhttp.Write(cw, r, o, d)
 	end()
 	a.cfg.Node.AddServed(obj.Source, cw.n)
 	if err != nil {
@@ -152,46 +160,11 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// plain reports whether r asks for the whole body with no precondition, the
-// common case, which writeWhole serves without http.ServeContent's work.
-func plain(r *http.Request) bool {
-	h := r.Header
-	return h["Range"] == nil && h["If-Match"] == nil && h["If-None-Match"] == nil &&
-		h["If-Modified-Since"] == nil && h["If-Unmodified-Since"] == nil
-}
-
-// smallBody bodies are read into a pooled buffer and written at once.
-const smallBody = 64 << 10
-
-var bodyBufs = sync.Pool{New: func() any { b := make([]byte, smallBody); return &b }}
-
-// writeWhole sends the whole object with 200. A small body is read into a
-// buffer and written in one call; a large one is copied with io.Copy, which
-// reaches sendfile when the content is a file.
-func writeWhole(w http.ResponseWriter, r *http.Request, obj *node.Object) error {
-	h := w.Header()
-	if !obj.ModTime.IsZero() {
-		h.Set("Last-Modified", obj.ModTime.UTC().Format(http.TimeFormat))
-	}
-	h.Set("Accept-Ranges", "bytes")
-	h.Set("Content-Length", strconv.FormatInt(obj.Size, 10))
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead || obj.Size == 0 {
-		return nil
-	}
-	if obj.Size <= smallBody {
-		bp := bodyBufs.Get().(*[]byte)
-		defer bodyBufs.Put(bp)
-		buf := (*bp)[:obj.Size]
-		if _, err := io.ReadFull(obj.Content, buf); err != nil {
-			return err
-		}
-		_, err := w.Write(buf)
-		return err
-	}
-	_, err := io.Copy(w, obj.Content)
-	return err
-}
+// Errors of conditional and range requests, answered with their status.
+var (
+	errPrecondition = errors.New("precondition failed")
+	errRange        = errors.New("requested range not satisfiable")
+)
 
 func (a *API) meta(w http.ResponseWriter, r *http.Request) error {
 	key, err := keyOf(r)

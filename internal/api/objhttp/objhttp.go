@@ -1,0 +1,208 @@
+// Package objhttp serves an object's body over HTTP for both APIs: it
+// evaluates conditional requests (If-Match, If-None-Match,
+// If-Modified-Since, If-Unmodified-Since, as RFC 9110 orders them) and a
+// single byte Range, then writes the body the cheapest way: a small body
+// in one write, a file through sendfile.
+//
+// Unlike http.ServeContent it does not write error responses itself: it
+// returns a Decision so that each API answers 304, 412 and 416 in its own
+// format (plain text on /api/v1, XML on the S3 API). Multiple ranges are
+// not supported (as on S3): such a request gets the whole object.
+package objhttp
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Object is what the package needs to know of an object.
+type Object struct {
+	ETag    string // without quotes
+	ModTime time.Time
+	Size    int64
+	// Content reads the body; it is read only by Write.
+	Content io.ReadSeeker
+}
+
+// Decision is how to answer a GET or HEAD.
+type Decision struct {
+	// Status: 200, 206, 304 (not modified), 412 (precondition failed) or
+	// 416 (range not satisfiable).
+	Status int
+	// Start and Length of the bytes to send (the whole object for 200).
+	Start, Length int64
+}
+
+// Decide evaluates r's preconditions and Range against o.
+func Decide(r *http.Request, o Object) Decision {
+	whole := Decision{Status: http.StatusOK, Length: o.Size}
+	h := r.Header
+	// 1. If-Match, else If-Unmodified-Since.
+	if im := h.Get("If-Match"); im != "" {
+		if !etagMatch(im, o.ETag) {
+			return Decision{Status: http.StatusPreconditionFailed}
+		}
+	} else if ius := h.Get("If-Unmodified-Since"); ius != "" && !o.ModTime.IsZero() {
+		if t, err := http.ParseTime(ius); err == nil && o.ModTime.Truncate(time.Second).After(t) {
+			return Decision{Status: http.StatusPreconditionFailed}
+		}
+	}
+	// 2. If-None-Match, else If-Modified-Since (GET and HEAD only).
+	if inm := h.Get("If-None-Match"); inm != "" {
+		if etagMatch(inm, o.ETag) {
+			return Decision{Status: http.StatusNotModified}
+		}
+	} else if ims := h.Get("If-Modified-Since"); ims != "" && !o.ModTime.IsZero() {
+		if t, err := http.ParseTime(ims); err == nil && !o.ModTime.Truncate(time.Second).After(t) {
+			return Decision{Status: http.StatusNotModified}
+		}
+	}
+	// 3. Range, unless If-Range says the representation changed.
+	rng := h.Get("Range")
+	if rng == "" {
+		return whole
+	}
+	if ir := h.Get("If-Range"); ir != "" {
+		if strings.HasPrefix(ir, `"`) || strings.HasPrefix(ir, `W/"`) {
+			if strings.Trim(ir, `"`) != o.ETag {
+				return whole
+			}
+		} else if t, err := http.ParseTime(ir); err != nil || !o.ModTime.Truncate(time.Second).Equal(t) {
+			return whole
+		}
+	}
+	start, length, ok, valid := parseRange(rng, o.Size)
+	switch {
+	case !valid:
+		return whole // a malformed or multi-range header is ignored
+	case !ok:
+		return Decision{Status: http.StatusRequestedRangeNotSatisfiable}
+	}
+	return Decision{Status: http.StatusPartialContent, Start: start, Length: length}
+}
+
+// etagMatch reports whether a list of entity tags (or "*") matches etag.
+// Weak tags compare by their opaque value.
+func etagMatch(list, etag string) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" {
+			return true
+		}
+		t = strings.TrimPrefix(t, "W/")
+		if strings.Trim(t, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// parseRange parses one "bytes=" range against size. valid is false for a
+// header it does not understand (ignored, as RFC 9110 allows); ok is false
+// for a valid range that no byte of the object satisfies.
+func parseRange(v string, size int64) (start, length int64, ok, valid bool) {
+	spec, found := strings.CutPrefix(v, "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false, false
+	}
+	first, last, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false, false
+	}
+	if first == "" { // suffix: the last n bytes
+		n, err := strconv.ParseInt(last, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, false, false
+		}
+		if n == 0 || size == 0 {
+			return 0, 0, false, true
+		}
+		n = min(n, size)
+		return size - n, n, true, true
+	}
+	s, err := strconv.ParseInt(first, 10, 64)
+	if err != nil || s < 0 {
+		return 0, 0, false, false
+	}
+	e := size - 1
+	if last != "" {
+		if e, err = strconv.ParseInt(last, 10, 64); err != nil || e < s {
+			return 0, 0, false, false
+		}
+		e = min(e, size-1)
+	}
+	if s >= size {
+		return 0, 0, false, true
+	}
+	return s, e - s + 1, true, true
+}
+
+// smallBody bodies are read into a pooled buffer and written at once.
+const smallBody = 64 << 10
+
+var bufs = sync.Pool{New: func() any { b := make([]byte, smallBody); return &b }}
+
+// Write sends the headers of d (Content-Length, Content-Range,
+// Accept-Ranges, Last-Modified, ETag) with d.Status and, unless r is a
+// HEAD, the bytes d selects. d.Status must be 200 or 206. The caller has
+// set its own headers. An error after the status is sent can only cut the
+// body short; it is returned for logging.
+func Write(w http.ResponseWriter, r *http.Request, o Object, d Decision) error {
+	h := w.Header()
+	h.Set("Accept-Ranges", "bytes")
+	if o.ETag != "" {
+		h.Set("ETag", `"`+o.ETag+`"`)
+	}
+	if !o.ModTime.IsZero() {
+		h.Set("Last-Modified", o.ModTime.UTC().Format(http.TimeFormat))
+	}
+	if d.Status == http.StatusPartialContent {
+		h.Set("Content-Range", "bytes "+strconv.FormatInt(d.Start, 10)+"-"+
+			strconv.FormatInt(d.Start+d.Length-1, 10)+"/"+strconv.FormatInt(o.Size, 10))
+	}
+	h.Set("Content-Length", strconv.FormatInt(d.Length, 10))
+	w.WriteHeader(d.Status)
+	if r.Method == http.MethodHead || d.Length == 0 {
+		return nil
+	}
+	if d.Start != 0 {
+		if _, err := o.Content.Seek(d.Start, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	if d.Length <= smallBody {
+		bp := bufs.Get().(*[]byte)
+		defer bufs.Put(bp)
+		buf := (*bp)[:d.Length]
+		if _, err := io.ReadFull(o.Content, buf); err != nil {
+			return err
+		}
+		_, err := w.Write(buf)
+		return err
+	}
+	// A LimitedReader of an *os.File still reaches sendfile.
+	_, err := io.Copy(w, io.LimitReader(o.Content, d.Length))
+	return err
+}
+
+// NotSatisfiable sets the Content-Range of a 416 answer.
+func NotSatisfiable(h http.Header, size int64) {
+	h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+}
+
+// NotModified sets the headers a 304 answer keeps.
+func NotModified(h http.Header, o Object) {
+	if o.ETag != "" {
+		h.Set("ETag", `"`+o.ETag+`"`)
+	}
+	if !o.ModTime.IsZero() {
+		h.Set("Last-Modified", o.ModTime.UTC().Format(http.TimeFormat))
+	}
+	for _, k := range []string{"Content-Type", "Content-Length", "Content-Encoding"} {
+		h.Del(k)
+	}
+}
