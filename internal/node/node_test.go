@@ -248,8 +248,10 @@ func TestWriteBackQueueDrainsAfterOutage(t *testing.T) {
 	if got, obj, err := tn.read(t, "k3", GetOptions{}); err != nil || string(got) != "v3" || obj.Source != FromLocal {
 		t.Fatalf("dirty read: %q %v", got, err)
 	}
-	if l := tn.Stats().UploadQueueLength; l != 22 {
-		t.Fatalf("queue length %d, want 22", l)
+	// 22 items; the superseded first put of k0 and the put of deleted k1
+	// may already be dropped, as they need no upload.
+	if l := tn.Stats().UploadQueueLength; l < 20 || l > 22 {
+		t.Fatalf("queue length %d, want 20 to 22", l)
 	}
 	eventually(t, "a failed upload retried", func() bool { return tn.Stats().UploadRetries > 0 })
 	// The queue survives a restart.
