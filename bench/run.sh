@@ -11,6 +11,7 @@
 #   BENCH_CONNECTIONS=32  connections of wrk and concurrent PUTs
 #   BENCH_THREADS=2       wrk threads
 #   BENCH_ROUNDS=1        times to repeat each measurement; the best counts
+#   BENCH_REV=            build objstore from this commit, not the working tree
 #   BENCH_KEEP=1          keep the temporary directory (logs, data) at the end
 #
 # It builds objstore and the two helpers (bench/fakes3, bench/load), installs
@@ -34,6 +35,7 @@ SAMPLES=${BENCH_SAMPLES:-500}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 ROUNDS=${BENCH_ROUNDS:-1}
+REV=${BENCH_REV:-}
 KEEP=${BENCH_KEEP:-}
 
 # Targets.
@@ -151,9 +153,26 @@ BUSY_BEFORE=$(busy_pct)
 ((BUSY_BEFORE <= 15)) || log "warning: the machine is already ${BUSY_BEFORE}% busy with other processes; numbers will be low and noisy"
 
 # --- build -----------------------------------------------------------------
-log "building objstore, bench/fakes3 and bench/load in $T/bin"
+# objstore comes from the working tree, or from commit BENCH_REV (through
+# git archive, leaving the working tree alone); the helpers always from the
+# working tree.
 mkdir -p "$T/bin"
-for pkg in ./cmd/objstore ./bench/fakes3 ./bench/load; do
+if [[ -n $REV ]]; then
+	sha=$(git rev-parse --short "$REV^{commit}" 2>/dev/null) || die "BENCH_REV=$REV is no commit"
+	log "building objstore $sha (BENCH_REV) in $T/src"
+	mkdir -p "$T/src"
+	git archive "$sha" | tar -x -C "$T/src" || die "git archive $sha failed"
+	(cd "$T/src" && CGO_ENABLED=0 go build -o "$T/bin/objstore" ./cmd/objstore) || die "go build objstore $sha failed"
+	MEASURED="objstore $sha"
+else
+	log "building objstore from the working tree in $T/bin"
+	CGO_ENABLED=0 go build -o "$T/bin/objstore" ./cmd/objstore || die "go build ./cmd/objstore failed"
+	MEASURED="objstore $(git rev-parse --short HEAD 2>/dev/null || echo '(no git)')"
+	if [[ -n $(git status --porcelain -- cmd internal go.mod go.sum 2>/dev/null) ]]; then
+		MEASURED+=" + uncommitted changes"
+	fi
+fi
+for pkg in ./bench/fakes3 ./bench/load; do
 	CGO_ENABLED=0 go build -o "$T/bin/$(basename "$pkg")" "$pkg" || die "go build $pkg failed"
 done
 LOAD=$T/bin/load
@@ -348,7 +367,7 @@ lat() { # lat NAME: "p50/p90/p99" ms of $T/NAME.json
 word() { tr ' ' '\n' <<<"${VALS[$1]}" | sed -n "${2}p"; } # word METRIC ROUND
 
 echo
-echo "objstore benchmark: $(nproc) cores, $(go env GOVERSION), $("$NGINX" -v 2>&1 | sed 's/.*version: //'), $("$WRK" -v 2>&1 | awk 'NR == 1 {print $1, $2}')"
+echo "$MEASURED: $(nproc) cores, $(go env GOVERSION), $("$NGINX" -v 2>&1 | sed 's/.*version: //'), $("$WRK" -v 2>&1 | awk 'NR == 1 {print $1, $2}')"
 echo "wrk -t$THREADS -c$CONNS -d${DURATION}s after ${WARMUP}s warm-up; $SAMPLES sequential misses; PUTs: $CONNS at once for ${DURATION}s after ${WARMUP}s"
 if ((ROUNDS > 1)); then
 	echo "best of $ROUNDS rounds for each side"
