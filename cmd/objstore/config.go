@@ -51,6 +51,20 @@ type serveConfig struct {
 	// UploadWorkers is how many uploads to the backend run at once.
 	// Default 8.
 	UploadWorkers int
+	// AccessKey and SecretKey are one S3 credential the S3 API accepts;
+	// CredentialsFile names a file of more ("ACCESS_KEY SECRET_KEY" per
+	// line, # comments). Default none.
+	AccessKey, SecretKey, CredentialsFile string
+	// AllowAnonymous serves unsigned S3 requests and /api/v1 without a
+	// token on a non-loopback address. Default false; without credentials
+	// or a token a node on loopback serves anonymous requests anyway.
+	AllowAnonymous bool
+	// APIToken is the bearer token /api/v1 requires. Default none.
+	APIToken string
+	// Domain enables virtual-hosted S3 addressing (bucket.<domain>).
+	Domain string
+	// TLSCert and TLSKey serve the public listener over HTTPS.
+	TLSCert, TLSKey string
 }
 
 // defaultServeConfig returns a fresh serveConfig holding every default
@@ -120,6 +134,12 @@ func parseServe(args []string, getenv func(string) string) (serveConfig, error) 
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		check("log-format", fmt.Errorf("log format %q: must be text or json", cfg.LogFormat))
 	}
+	if (cfg.AccessKey == "") != (cfg.SecretKey == "") {
+		check("secret-key", errors.New("--access-key and --secret-key go together"))
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		check("tls-key", errors.New("--tls-cert and --tls-key go together"))
+	}
 	if cfg.UploadWorkers < 1 {
 		check("upload-workers", fmt.Errorf("%d workers: must be at least 1", cfg.UploadWorkers))
 	}
@@ -147,6 +167,14 @@ func serveFlags(cfg *serveConfig, cacheSize *string) *envFlagSet {
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "`level` of logs: debug, info, warn or error")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "`format` of logs: text or json")
 	fs.IntVar(&cfg.UploadWorkers, "upload-workers", cfg.UploadWorkers, "`n`umber of uploads to the backend to run at once")
+	fs.StringVar(&cfg.AccessKey, "access-key", cfg.AccessKey, "S3 API access `key` clients sign with")
+	fs.StringVar(&cfg.SecretKey, "secret-key", cfg.SecretKey, "S3 API secret `key` of --access-key")
+	fs.StringVar(&cfg.CredentialsFile, "credentials-file", cfg.CredentialsFile, "`file` of S3 API key pairs, \"ACCESS_KEY SECRET_KEY\" per line")
+	fs.BoolVar(&cfg.AllowAnonymous, "allow-anonymous", cfg.AllowAnonymous, "serve unsigned S3 requests and /api/v1 without a token on a\nnon-loopback address (on loopback they are served when no credentials are set)")
+	fs.StringVar(&cfg.APIToken, "api-token", cfg.APIToken, "bearer `token` /api/v1 requires (Authorization: Bearer <token>)")
+	fs.StringVar(&cfg.Domain, "domain", cfg.Domain, "`domain` for virtual-hosted S3 addressing: <bucket>.<domain>")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "`file` of the TLS certificate (PEM) of the public listener")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "`file` of the TLS private key (PEM) of the public listener")
 	return fs
 }
 

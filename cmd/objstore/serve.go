@@ -14,6 +14,7 @@ import (
 
 	"github.com/objstore/objstore/internal/api/compat"
 	"github.com/objstore/objstore/internal/api/cork"
+	"github.com/objstore/objstore/internal/api/s3api"
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/backend/fsbackend"
 	"github.com/objstore/objstore/internal/backend/s3backend"
@@ -62,12 +63,31 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	m.WatchNode(func() metrics.Snapshot { return snapshot(n.Stats()) })
 	var ready atomic.Bool
 	mux := http.NewServeMux()
+	auth, err := newAuth(cfg)
+	if err != nil {
+		return err
+	}
+	for _, w := range auth.warnings {
+		log.Warn(w)
+	}
+	lister, _ := be.(backend.Lister)
+	s3 := s3api.New(s3api.Config{
+		Node:           n,
+		Buckets:        lister,
+		Verifier:       auth.verifier,
+		AllowAnonymous: auth.anonymousS3,
+		Domain:         cfg.Domain,
+		Region:         regionOf(cfg.Backend),
+		Wrap:           func(op string, h http.Handler) http.Handler { return m.Instrument("s3", op, h) },
+		Logger:         log.With("component", "s3api"),
+	})
 	v1 := compat.New(compat.Config{
 		Node:    n,
 		Bucket:  bucket,
 		Version: version,
 		Stats:   func() (any, error) { return stats(cfg.DataDir, n) },
 		Wrap:    func(op string, h http.Handler) http.Handler { return m.Instrument("v1", op, h) },
+		Token:   cfg.APIToken,
 		Logger:  log.With("component", "api"),
 	})
 	mux.Handle("GET /metrics", m.Handler())
@@ -85,14 +105,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           routes(v1, mux),
+		Handler:           routes(v1, s3, mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ConnContext:       cork.ConnContext,
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if cfg.TLSCert != "" {
+			served <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	ready.Store(true)
 	log.Info("objstore serving", "listen", ln.Addr().String(), "backend", cfg.Backend.String(),
 		"bucket", bucket, "data_dir", cfg.DataDir, "node_id", n.ID(), "write_mode", mode.String(),
@@ -117,15 +143,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	return nil
 }
 
-// routes sends /api/v1/ to v1 before the mux sees it: ServeMux cleans
-// paths, which would turn an ID such as "a//b" or "a/../b" into another.
-func routes(v1, mux http.Handler) http.Handler {
+// routes sends /api/v1/ to v1 and the operational endpoints to mux, and
+// every other request to the S3 API. /api/v1/ goes to v1 before the mux
+// sees it: ServeMux cleans paths, which would turn an ID such as "a//b" or
+// "a/../b" into another. A bucket cannot be named api, metrics, healthz or
+// readyz... except through requests that carry a query or a signature.
+func routes(v1, s3, mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/v1/") {
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, "/api/v1/"):
 			v1.ServeHTTP(w, r)
-			return
+		case (p == "/metrics" || p == "/healthz" || p == "/readyz") && r.URL.RawQuery == "" && r.Header.Get("Authorization") == "":
+			mux.ServeHTTP(w, r)
+		default:
+			s3.ServeHTTP(w, r)
 		}
-		mux.ServeHTTP(w, r)
 	})
 }
 
@@ -181,4 +213,12 @@ func snapshot(s node.Stats) metrics.Snapshot {
 		UploadQueueLength: s.UploadQueueLength, UploadQueueOldest: s.UploadQueueOldest,
 		UploadsDone: s.UploadsDone, UploadRetries: s.UploadRetries,
 	}
+}
+
+// regionOf is the region the S3 API reports for buckets.
+func regionOf(b backendSpec) string {
+	if b.Kind == backendS3 && b.Region != "" {
+		return b.Region
+	}
+	return "us-east-1"
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"strings"
 	"time"
@@ -33,6 +34,11 @@ type PutOptions struct {
 	// ETag, when set, is stored as the object's ETag instead of the MD5 of
 	// the body (S3's multipart ETag "hex-N").
 	ETag string
+	// Trailer, when set, is called once the whole body is read and before
+	// anything is stored; it may veto the write with an error, and the
+	// headers it returns are stored with the object (checksums that an
+	// S3 client sends after the body).
+	Trailer func() (map[string]string, error)
 }
 
 // PutWith is Put with options.
@@ -79,6 +85,18 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 	}
 	if opts.ETag != "" {
 		info.ETag = opts.ETag
+	}
+	if opts.Trailer != nil {
+		extra, err := opts.Trailer()
+		if err != nil {
+			return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
+		}
+		if len(extra) > 0 {
+			h := make(map[string]string, len(info.Header)+len(extra))
+			maps.Copy(h, info.Header)
+			maps.Copy(h, extra)
+			info.Header = h
+		}
 	}
 	info.ModTime = time.Now().UTC().Truncate(time.Millisecond)
 

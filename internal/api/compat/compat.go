@@ -2,6 +2,7 @@ package compat
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -39,6 +40,9 @@ type Config struct {
 	// Wrap, when set, wraps each endpoint's handler (metrics, logging);
 	// op names the endpoint.
 	Wrap func(op string, h http.Handler) http.Handler
+	// Token, when set, is the bearer token every request must carry
+	// (Authorization: Bearer <token>); others get 401.
+	Token string
 	// Logger receives errors the API could not report to a client.
 	Logger *slog.Logger
 }
@@ -89,6 +93,11 @@ type keyedRoute struct {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.Token != "" && !a.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="objstore"`)
+		http.Error(w, "missing or wrong bearer token (Authorization: Bearer <token>)", http.StatusUnauthorized)
+		return
+	}
 	if name, _, ok := splitKeyed(r); ok {
 		if rt, ok := a.keyed[name]; ok {
 			if !strings.Contains(rt.methods, r.Method) {
@@ -101,6 +110,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+func (a *API) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(tok), []byte(a.cfg.Token)) == 1
 }
 
 // splitKeyed splits /api/v1/<name>/<escaped id> into its parts.

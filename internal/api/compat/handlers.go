@@ -148,11 +148,11 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 		objhttp.NotSatisfiable(h, obj.Size)
 		return errRange
 	}
-	cw := &countingWriter{ResponseWriter: w}
+	cw := &objhttp.Counter{ResponseWriter: w}
 	end := cork.Begin(w, r)
 	err = objhttp.Write(cw, r, o, d)
 	end()
-	a.cfg.Node.AddServed(obj.Source, cw.n)
+	a.cfg.Node.AddServed(obj.Source, cw.N)
 	if err != nil {
 		// The status is sent: all that is left is to cut the response short.
 		a.log.Warn("body cut short", "key", key, "err", err)
@@ -250,30 +250,3 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	_, err = w.Write(append(b, '\n'))
 	return err
 }
-
-// countingWriter counts body bytes written, keeping io.ReaderFrom so that
-// sendfile still serves local files.
-type countingWriter struct {
-	http.ResponseWriter
-	n int64
-}
-
-func (w *countingWriter) Write(p []byte) (int, error) {
-	k, err := w.ResponseWriter.Write(p)
-	w.n += int64(k)
-	return k, err
-}
-
-func (w *countingWriter) ReadFrom(r io.Reader) (int64, error) {
-	var k int64
-	var err error
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		k, err = rf.ReadFrom(r)
-	} else {
-		k, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
-	}
-	w.n += k
-	return k, err
-}
-
-func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -206,3 +206,32 @@ func NotModified(h http.Header, o Object) {
 		h.Del(k)
 	}
 }
+
+// Counter counts the body bytes written through it, keeping io.ReaderFrom
+// so that sendfile still serves files.
+type Counter struct {
+	http.ResponseWriter
+	N int64
+}
+
+func (w *Counter) Write(p []byte) (int, error) {
+	k, err := w.ResponseWriter.Write(p)
+	w.N += int64(k)
+	return k, err
+}
+
+// ReadFrom implements io.ReaderFrom.
+func (w *Counter) ReadFrom(r io.Reader) (int64, error) {
+	var k int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		k, err = rf.ReadFrom(r)
+	} else {
+		k, err = io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+	}
+	w.N += k
+	return k, err
+}
+
+// Unwrap gives http.ResponseController the wrapped writer.
+func (w *Counter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,338 @@
+package s3api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/objstore/objstore/internal/api/s3api/sigv4"
+	"github.com/objstore/objstore/internal/backend"
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/node"
+)
+
+// Node is what the API needs of a node; *node.Node implements it. Methods
+// are safe for concurrent use and return the core sentinel errors.
+type Node interface {
+	Get(ctx context.Context, bucket, key string, opts node.GetOptions) (*node.Object, error)
+	Stat(ctx context.Context, bucket, key string, opts node.GetOptions) (core.Info, node.Source, error)
+	PutWith(ctx context.Context, info core.Info, body io.Reader, size int64, opts node.PutOptions) (core.Info, error)
+	Delete(ctx context.Context, bucket, key string) error
+	AddServed(src node.Source, bytes int64)
+	// Deleted and Dirty correct a backend listing (see node.Node).
+	Deleted(bucket, key string) bool
+	Dirty(bucket, prefix string) []core.Info
+}
+
+var _ Node = (*node.Node)(nil)
+
+// Config configures the API.
+type Config struct {
+	Node Node
+	// Buckets lists objects and manages buckets in the backend.
+	Buckets backend.Lister
+	// Verifier checks signatures; nil when no credentials are configured,
+	// and then only anonymous requests are served (if AllowAnonymous).
+	Verifier *sigv4.Verifier
+	// AllowAnonymous serves unsigned requests.
+	AllowAnonymous bool
+	// Domain, when set, enables virtual-hosted addressing: a request for
+	// host <bucket>.<Domain> addresses that bucket.
+	Domain string
+	// Region is what GetBucketLocation answers. Default "us-east-1".
+	Region string
+	// Multipart holds multipart uploads; nil disables them.
+	Multipart Multipart
+	// Wrap, when set, wraps each operation's handler (metrics, logging).
+	Wrap func(op string, h http.Handler) http.Handler
+	// Logger receives errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// API is the S3 protocol handler.
+type API struct {
+	cfg Config
+	log *slog.Logger
+	ops map[string]http.Handler
+}
+
+// opFunc serves one S3 operation; it writes a success response or returns
+// an error for the adapter to write as S3 XML.
+type opFunc func(w http.ResponseWriter, r *http.Request, rq *request) error
+
+// request is a parsed S3 request.
+type request struct {
+	bucket, key string
+	query       url.Values
+	body        io.Reader // the verified payload
+	length      int64     // decoded payload length, -1 if unknown
+	sig         *sigv4.Result
+}
+
+// New returns the API.
+func New(cfg Config) *API {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Buckets == nil {
+		cfg.Buckets = noBuckets{}
+	}
+	a := &API{cfg: cfg, log: cfg.Logger, ops: make(map[string]http.Handler)}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	wrap := cfg.Wrap
+	if wrap == nil {
+		wrap = func(_ string, h http.Handler) http.Handler { return h }
+	}
+	for op, fn := range map[string]opFunc{
+		"ListBuckets":             a.listBuckets,
+		"CreateBucket":            a.createBucket,
+		"DeleteBucket":            a.deleteBucket,
+		"HeadBucket":              a.headBucket,
+		"GetBucketLocation":       a.bucketLocation,
+		"GetBucketVersioning":     a.bucketVersioning,
+		"ListObjectsV2":           a.listObjectsV2,
+		"ListObjects":             a.listObjectsV1,
+		"DeleteObjects":           a.deleteObjects,
+		"GetObject":               a.getObject,
+		"HeadObject":              a.getObject,
+		"PutObject":               a.putObject,
+		"CopyObject":              a.copyObject,
+		"DeleteObject":            a.deleteObject,
+		"CreateMultipartUpload":   a.createMultipart,
+		"UploadPart":              a.uploadPart,
+		"UploadPartCopy":          a.uploadPartCopy,
+		"CompleteMultipartUpload": a.completeMultipart,
+		"AbortMultipartUpload":    a.abortMultipart,
+		"ListParts":               a.listParts,
+		"ListMultipartUploads":    a.listMultipartUploads,
+		"NotImplemented":          func(http.ResponseWriter, *http.Request, *request) error { return errNotImplemented },
+		"MethodNotAllowed":        func(http.ResponseWriter, *http.Request, *request) error { return errMethodNotAllowed },
+	} {
+		a.ops[op] = wrap(op, a.adapt(fn))
+	}
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("x-amz-request-id", requestID())
+	bucket, key := a.address(r)
+	a.ops[operation(r.Method, bucket != "", key != "", r.URL.Query(), r.Header)].ServeHTTP(w, r)
+}
+
+// operation names the S3 operation a request asks for.
+func operation(method string, bucket, key bool, q url.Values, h http.Header) string {
+	has := func(k string) bool { _, ok := q[k]; return ok }
+	switch {
+	case !bucket:
+		if method == http.MethodGet {
+			return "ListBuckets"
+		}
+	case !key:
+		switch method {
+		case http.MethodPut:
+			if len(q) > 0 {
+				return "NotImplemented" // bucket sub-resources: acl, policy, ...
+			}
+			return "CreateBucket"
+		case http.MethodDelete:
+			if len(q) > 0 {
+				return "NotImplemented"
+			}
+			return "DeleteBucket"
+		case http.MethodHead:
+			return "HeadBucket"
+		case http.MethodPost:
+			if has("delete") {
+				return "DeleteObjects"
+			}
+		case http.MethodGet:
+			switch {
+			case has("location"):
+				return "GetBucketLocation"
+			case has("versioning"):
+				return "GetBucketVersioning"
+			case has("uploads"):
+				return "ListMultipartUploads"
+			case q.Get("list-type") == "2":
+				return "ListObjectsV2"
+			case has("acl"), has("policy"), has("cors"), has("lifecycle"), has("tagging"),
+				has("website"), has("logging"), has("encryption"), has("replication"),
+				has("notification"), has("object-lock"), has("versions"), has("ownershipControls"),
+				has("publicAccessBlock"), has("accelerate"), has("requestPayment"), has("analytics"),
+				has("inventory"), has("metrics"), has("intelligent-tiering"), has("policyStatus"):
+				return "NotImplemented"
+			}
+			return "ListObjects"
+		}
+	default:
+		switch method {
+		case http.MethodGet:
+			if has("uploadId") {
+				return "ListParts"
+			}
+			if has("acl") || has("tagging") || has("retention") || has("legal-hold") || has("attributes") || has("torrent") {
+				return "NotImplemented"
+			}
+			return "GetObject"
+		case http.MethodHead:
+			return "HeadObject"
+		case http.MethodPut:
+			switch {
+			case has("partNumber") && has("uploadId") && h.Get("x-amz-copy-source") != "":
+				return "UploadPartCopy"
+			case has("partNumber") && has("uploadId"):
+				return "UploadPart"
+			case has("acl") || has("tagging") || has("retention") || has("legal-hold"):
+				return "NotImplemented"
+			case h.Get("x-amz-copy-source") != "":
+				return "CopyObject"
+			}
+			return "PutObject"
+		case http.MethodDelete:
+			if has("uploadId") {
+				return "AbortMultipartUpload"
+			}
+			if has("tagging") {
+				return "NotImplemented"
+			}
+			return "DeleteObject"
+		case http.MethodPost:
+			if has("uploads") {
+				return "CreateMultipartUpload"
+			}
+			if has("uploadId") {
+				return "CompleteMultipartUpload"
+			}
+			if has("select") || has("restore") {
+				return "NotImplemented"
+			}
+		}
+	}
+	return "MethodNotAllowed"
+}
+
+// address returns the bucket and key a request addresses.
+func (a *API) address(r *http.Request) (bucket, key string) {
+	// The raw path, unescaped once: S3 keys may hold "//" and "..".
+	p := r.URL.EscapedPath()
+	if u, err := url.PathUnescape(p); err == nil {
+		p = u
+	}
+	p = strings.TrimPrefix(p, "/")
+	if a.cfg.Domain != "" {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if b, ok := strings.CutSuffix(host, "."+a.cfg.Domain); ok && b != "" {
+			return b, p
+		}
+	}
+	bucket, key, _ = strings.Cut(p, "/")
+	return bucket, key
+}
+
+// adapt authenticates the request, parses it and turns fn's error into an
+// S3 XML error.
+func (a *API) adapt(fn opFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rq, err := a.parse(r)
+		if err == nil {
+			err = fn(w, r, rq)
+		}
+		if err == nil {
+			return
+		}
+		e := toS3(err)
+		if e.Status >= 500 {
+			a.log.Warn("s3 request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
+		} else {
+			a.log.Debug("s3 request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
+		}
+		writeError(w, r, e)
+	})
+}
+
+// parse authenticates r and extracts what every operation needs.
+func (a *API) parse(r *http.Request) (*request, error) {
+	rq := &request{query: r.URL.Query(), body: r.Body, length: r.ContentLength}
+	rq.bucket, rq.key = a.address(r)
+	if a.cfg.Verifier != nil {
+		res, err := a.cfg.Verifier.Verify(r)
+		if err != nil {
+			return nil, err
+		}
+		if res.Anonymous && !a.cfg.AllowAnonymous {
+			return nil, errAccessDenied.with("Anonymous requests are not allowed: sign your request.")
+		}
+		rq.sig = &res
+		if !res.Anonymous {
+			rq.body, rq.length = res.Body, res.DecodedLength
+		}
+	} else if !a.cfg.AllowAnonymous {
+		return nil, errAccessDenied.with("No credentials are configured and anonymous access is off.")
+	}
+	if rq.bucket != "" {
+		if err := core.ValidateBucket(rq.bucket); err != nil {
+			return nil, err
+		}
+	}
+	return rq, nil
+}
+
+func requestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+// writeXML writes v as an XML document with status 200.
+func writeXML(w http.ResponseWriter, v any) error {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(http.StatusOK)
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return nil
+	}
+	if err := xml.NewEncoder(w).Encode(v); err != nil {
+		return nil // the status is sent; the client sees a short document
+	}
+	return nil
+}
+
+// readXML decodes a request body of at most max bytes into v.
+func readXML(body io.Reader, v any, max int64) error {
+	data, err := io.ReadAll(io.LimitReader(body, max+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) > max {
+		return errMalformedXML.with("The XML document is too large.")
+	}
+	if err := xml.Unmarshal(data, v); err != nil {
+		return errMalformedXML
+	}
+	return nil
+}
+
+// noBuckets is the Lister of a backend that cannot list.
+type noBuckets struct{}
+
+func (noBuckets) List(context.Context, string, backend.ListOptions) (*backend.ListPage, error) {
+	return nil, errNotImplemented
+}
+func (noBuckets) Buckets(context.Context) ([]backend.BucketInfo, error) {
+	return nil, errNotImplemented
+}
+func (noBuckets) CreateBucket(context.Context, string) error { return errNotImplemented }
+func (noBuckets) DeleteBucket(context.Context, string) error { return errNotImplemented }
+func (noBuckets) HeadBucket(context.Context, string) error   { return nil }
