@@ -36,10 +36,6 @@ func s3err(code string, status int, msg string) *Error {
 var (
 	errNoSuchKey        = s3err("NoSuchKey", http.StatusNotFound, "The specified key does not exist.")
 	errNoSuchBucket     = s3err("NoSuchBucket", http.StatusNotFound, "The specified bucket does not exist.")
-	errNoSuchUpload     = s3err("NoSuchUpload", http.StatusNotFound, "The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.")
-	errInvalidPart      = s3err("InvalidPart", http.StatusBadRequest, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.")
-	errInvalidPartOrder = s3err("InvalidPartOrder", http.StatusBadRequest, "The list of parts was not in ascending order. Parts must be ordered by part number.")
-	errEntityTooSmall   = s3err("EntityTooSmall", http.StatusBadRequest, "Your proposed upload is smaller than the minimum allowed object size.")
 	errEntityTooLarge   = s3err("EntityTooLarge", http.StatusBadRequest, "Your proposed upload exceeds the maximum allowed object size.")
 	errInvalidRange     = s3err("InvalidRange", http.StatusRequestedRangeNotSatisfiable, "The requested range is not satisfiable")
 	errPrecondition     = s3err("PreconditionFailed", http.StatusPreconditionFailed, "At least one of the pre-conditions you specified did not hold")

@@ -18,8 +18,6 @@ import (
 	"github.com/objstore/objstore/internal/node"
 )
 
-const s3ns = "http://s3.amazonaws.com/doc/2006-03-01/"
-
 // timeFormat is S3's XML timestamp format.
 const timeFormat = "2006-01-02T15:04:05.000Z"
 
