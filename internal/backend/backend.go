@@ -83,15 +83,27 @@ type Lister interface {
 	HeadBucket(ctx context.Context, bucket string) error
 }
 
-// ListOptions selects what List returns.
+// ListOptions selects what List returns. Keys are compared as bytes (their
+// UTF-8 encoding), as S3 does.
 type ListOptions struct {
+	// Prefix limits the listing to keys that begin with it.
 	Prefix string
-	// Delimiter, when set, rolls up keys that contain it after Prefix into
-	// common prefixes (Prefix up to and including the first Delimiter).
+	// Delimiter, when set, rolls up every key that contains it after
+	// Prefix into one common prefix: the key up to and including the
+	// first Delimiter after Prefix. A common prefix is one entry however
+	// many keys it stands for, and sorts among the keys by its own bytes.
 	Delimiter string
-	// StartAfter lists only keys (and prefixes) greater than it.
+	// StartAfter lists only keys greater than it. A common prefix is
+	// returned when one of those keys rolls up into it, even if the
+	// prefix itself sorts before StartAfter (as on S3: StartAfter "a/b"
+	// with Delimiter "/" still yields "a/" for key "a/c"), except the
+	// common prefix equal to StartAfter, which is never returned. Paging
+	// with StartAfter set to the last key or common prefix of the
+	// previous page therefore returns every entry exactly once.
 	StartAfter string
-	// MaxKeys bounds objects plus common prefixes returned; 0 means 1000.
+	// MaxKeys bounds objects plus common prefixes returned: 0 means 1000,
+	// larger values are cut to 1000 as on S3, and a negative one is
+	// core.ErrInvalidArgument.
 	MaxKeys int
 }
 
