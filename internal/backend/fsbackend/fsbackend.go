@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
@@ -31,6 +32,11 @@ type Backend struct {
 	// locks serialise the commit of a key against reads and deletes of
 	// it, striped by the first byte of the key's hash.
 	locks [256]sync.RWMutex
+	// bucketLocks keep DeleteBucket and CreateBucket (writers) apart from
+	// Puts and Deletes (readers, for their whole length) in the same
+	// bucket, striped by a hash of the bucket name.
+	bucketLocks [64]sync.RWMutex
+	seed        maphash.Seed
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -51,7 +57,7 @@ func New(root string) (*Backend, error) {
 	if err := removeTemps(abs); err != nil {
 		return nil, fmt.Errorf("fsbackend: %w", err)
 	}
-	return &Backend{root: abs}, nil
+	return &Backend{root: abs, seed: maphash.MakeSeed()}, nil
 }
 
 // removeTemps deletes the temporary files in every bucket directory. Only
@@ -151,7 +157,10 @@ func (b *Backend) Put(ctx context.Context, bucket, key string, body io.ReadSeeke
 	if err := core.ValidateUserMeta(info.UserMeta); err != nil {
 		return "", fmt.Errorf("put %s %q: %w", bucket, key, err)
 	}
+	lock := b.bucketLock(bucket)
+	lock.RLock()
 	etag, err := b.put(ctx, l, key, body, size, info)
+	lock.RUnlock()
 	if err != nil {
 		return "", opError("put", bucket, key, err)
 	}
@@ -211,6 +220,11 @@ func (b *Backend) Delete(ctx context.Context, bucket, key string) error {
 	if err != nil {
 		return err
 	}
+	// Once the sidecar is gone the bucket may be empty: keep DeleteBucket
+	// out until the removal is synced.
+	bl := b.bucketLock(bucket)
+	bl.RLock()
+	defer bl.RUnlock()
 	l.lock.Lock()
 	defer l.lock.Unlock()
 	m, err := readMeta(l, key)
@@ -241,24 +255,31 @@ func remove(l location, m meta) error {
 	return nil
 }
 
-// mkdirs creates the bucket and shard directories of l if needed, and
-// syncs their parents so that the new entries survive a crash along with
-// the files in them.
+// mkdirs creates the bucket (as CreateBucket does) and shard directories
+// of l if needed, and syncs their parents so that the new entries survive
+// a crash along with the files in them. The caller holds the bucket's
+// read lock.
 func (b *Backend) mkdirs(l location) error {
 	if _, err := os.Stat(l.shardDir); err == nil {
 		return nil
 	}
-	if err := os.MkdirAll(l.shardDir, dirPerm); err != nil {
-		return fmt.Errorf("create bucket directory: %w", err)
-	}
-	if err := syncDir(l.bucketDir); err != nil {
+	if _, err := b.createBucketDir(l.bucket); err != nil {
 		return err
 	}
-	return syncDir(b.root)
+	if err := os.Mkdir(l.shardDir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create shard directory: %w", err)
+	}
+	return syncDir(l.bucketDir)
+}
+
+// bucketLock returns the lock of bucket's stripe.
+func (b *Backend) bucketLock(bucket string) *sync.RWMutex {
+	return &b.bucketLocks[maphash.String(b.seed, bucket)%uint64(len(b.bucketLocks))]
 }
 
 // location is where a key's files live.
 type location struct {
+	bucket    string
 	bucketDir string
 	shardDir  string
 	base      string // shardDir/<hex sha256 of key>
@@ -285,6 +306,7 @@ func (b *Backend) locate(ctx context.Context, op, bucket, key string) (location,
 	bucketDir := filepath.Join(b.root, bucket)
 	shardDir := filepath.Join(bucketDir, h[:2])
 	return location{
+		bucket:    bucket,
 		bucketDir: bucketDir,
 		shardDir:  shardDir,
 		base:      filepath.Join(shardDir, h),

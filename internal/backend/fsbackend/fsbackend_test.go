@@ -3,12 +3,16 @@ package fsbackend_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/backend/backendtest"
@@ -29,7 +33,11 @@ func newBackend(t *testing.T, root string) *fsbackend.Backend {
 
 func TestSuite(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) (backend.Backend, string) {
-		return newBackend(t, t.TempDir()), bucket
+		b := newBackend(t, t.TempDir())
+		if err := b.CreateBucket(t.Context(), bucket); err != nil {
+			t.Fatalf("CreateBucket: %v", err)
+		}
+		return b, bucket
 	})
 }
 
@@ -182,5 +190,116 @@ func TestFailedPutLeavesNoTemporaryFiles(t *testing.T) {
 func TestNewRejectsEmptyRoot(t *testing.T) {
 	if _, err := fsbackend.New(""); !errors.Is(err, core.ErrInvalidArgument) {
 		t.Errorf("New(\"\") = %v, want core.ErrInvalidArgument", err)
+	}
+}
+
+// TestBucketsOnDisk: Put makes its bucket; directories that are not
+// buckets are left out; a bucket without a marker is dated by its
+// directory.
+func TestBucketsOnDisk(t *testing.T) {
+	root := t.TempDir()
+	b := newBackend(t, root)
+	ctx := t.Context()
+	if _, err := b.Put(ctx, "made-by-put", "k", strings.NewReader("x"), 1, core.Info{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.HeadBucket(ctx, "made-by-put"); err != nil {
+		t.Errorf("HeadBucket of a bucket made by Put: %v", err)
+	}
+	for _, dir := range []string{"Not_A_Bucket", "lost+found", "no-marker"} {
+		if err := os.Mkdir(filepath.Join(root, dir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "a-file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(root, "no-marker"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	buckets, err := b.Buckets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, bi := range buckets {
+		names = append(names, bi.Name)
+	}
+	if want := []string{"made-by-put", "no-marker"}; !slices.Equal(names, want) {
+		t.Fatalf("Buckets = %q, want %q", names, want)
+	}
+	if c := buckets[0].Created; time.Since(c) > time.Minute {
+		t.Errorf("made-by-put Created = %v, want about now", c)
+	}
+	if c := buckets[1].Created; !c.Equal(old) {
+		t.Errorf("no-marker Created = %v, want its directory's %v", c, old)
+	}
+	if err := b.CreateBucket(ctx, "no-marker"); !errors.Is(err, backend.ErrBucketExists) {
+		t.Errorf("CreateBucket of an existing directory = %v, want backend.ErrBucketExists", err)
+	}
+}
+
+// TestDeleteBucketDuringPuts races DeleteBucket with Puts that empty the
+// bucket again after each object: a Put must never fail or lose its
+// object because the bucket went away under it.
+func TestDeleteBucketDuringPuts(t *testing.T) {
+	b := newBackend(t, t.TempDir())
+	ctx := t.Context()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		for i := range 50 {
+			key := fmt.Sprintf("k%d", i)
+			if _, err := b.Put(ctx, bucket, key, strings.NewReader("v"), 1, core.Info{}); err != nil {
+				t.Errorf("Put(%q): %v", key, err)
+				return
+			}
+			if _, err := b.Head(ctx, bucket, key); err != nil {
+				t.Errorf("Head(%q) right after Put: %v", key, err)
+				return
+			}
+			if err := b.Delete(ctx, bucket, key); err != nil {
+				t.Errorf("Delete(%q): %v", key, err)
+				return
+			}
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			err := b.DeleteBucket(ctx, bucket)
+			if err != nil && !errors.Is(err, backend.ErrBucketNotEmpty) && !errors.Is(err, core.ErrNotFound) {
+				t.Errorf("DeleteBucket: %v", err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// TestListCorruptSidecar: a sidecar that cannot be read fails the
+// listing as a store failure rather than hiding the object.
+func TestListCorruptSidecar(t *testing.T) {
+	root := t.TempDir()
+	b := newBackend(t, root)
+	if _, err := b.Put(t.Context(), bucket, "k", strings.NewReader("v"), 1, core.Info{}); err != nil {
+		t.Fatal(err)
+	}
+	metas, err := filepath.Glob(filepath.Join(root, bucket, "*", "*.json"))
+	if err != nil || len(metas) != 1 {
+		t.Fatalf("sidecars = %v, %v; want one", metas, err)
+	}
+	if err := os.WriteFile(metas[0], []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var be *core.BackendError
+	if _, err := b.List(t.Context(), bucket, backend.ListOptions{}); !errors.As(err, &be) {
+		t.Errorf("List = %v, want a *core.BackendError", err)
 	}
 }

@@ -65,7 +65,22 @@ func newMeta(key string, size int64, etag string, info core.Info) meta {
 	return m
 }
 
+// decodeMeta decodes the sidecar of key.
 func decodeMeta(data []byte, key string) (meta, error) {
+	m, err := parseMeta(data)
+	if err != nil {
+		return meta{}, err
+	}
+	// A different key would take a SHA-256 collision: it means the
+	// sidecar was corrupted or copied by hand.
+	if m.Key != key {
+		return meta{}, fmt.Errorf("metadata is for key %q", m.Key)
+	}
+	return m, nil
+}
+
+// parseMeta decodes a sidecar and checks its format.
+func parseMeta(data []byte) (meta, error) {
 	var m meta
 	if err := json.Unmarshal(data, &m); err != nil {
 		return meta{}, fmt.Errorf("decode metadata: %w", err)
@@ -76,11 +91,6 @@ func decodeMeta(data []byte, key string) (meta, error) {
 	// The ETag becomes part of the body's file name.
 	if len(m.ETag) != 2*md5.Size || strings.Trim(m.ETag, "0123456789abcdef") != "" {
 		return meta{}, fmt.Errorf("metadata holds a malformed ETag %q", m.ETag)
-	}
-	// A different key would take a SHA-256 collision: it means the
-	// sidecar was corrupted or copied by hand.
-	if m.Key != key {
-		return meta{}, fmt.Errorf("metadata is for key %q", m.Key)
 	}
 	return m, nil
 }
