@@ -1,5 +1,5 @@
-// Package s3backend is a backend.Backend on Amazon S3 or an S3-compatible
-// server, built on aws-sdk-go-v2.
+// Package s3backend is a backend.Backend and backend.Lister on Amazon S3
+// or an S3-compatible server, built on aws-sdk-go-v2.
 //
 // # Objects
 //
@@ -34,10 +34,21 @@
 // those names is dropped on Put. An object written by another tool, without
 // objstore-level, reads as core.LevelBackend.
 //
+// # Listing and buckets
+//
+// List is one ListObjectsV2 with Prefix, Delimiter, StartAfter and MaxKeys
+// passed through, except for a StartAfter that is a common prefix (see
+// Backend.List); listed objects carry Size, ETag and ModTime only, and
+// Level reads as core.LevelBackend. Buckets follows ListBuckets'
+// continuation tokens and sorts by name. CreateBucket names the region as
+// the location constraint unless it is us-east-1.
+//
 // # Errors and retries
 //
 // NoSuchKey, NoSuchBucket and a 404 HEAD wrap core.ErrNotFound; a 304
-// wraps core.ErrNotModified; a canceled context wraps context.Canceled.
+// wraps core.ErrNotModified; BucketAlreadyExists and
+// BucketAlreadyOwnedByYou wrap backend.ErrBucketExists, BucketNotEmpty
+// backend.ErrBucketNotEmpty; a canceled context wraps context.Canceled.
 // Every other failure, an expired context deadline included, is a
 // *core.BackendError. Delete of a missing object
 // succeeds, as on S3.

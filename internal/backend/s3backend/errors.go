@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/core"
 )
 
@@ -25,6 +27,32 @@ func opError(op, bucket, key string, err error) error {
 		return fmt.Errorf("%s %s %q: %w", op, bucket, key, core.ErrNotModified)
 	}
 	return &core.BackendError{Op: op, Err: fmt.Errorf("%s %q: %w", bucket, key, err)}
+}
+
+// bucketError maps an SDK error of a bucket operation (bucket is "" for
+// one on the account) onto the backend.Lister contract.
+func bucketError(op, bucket string, err error) error {
+	what := op
+	if bucket != "" {
+		what += " " + bucket
+		err = fmt.Errorf("%s: %w", bucket, err)
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%s: %w", op, err)
+	case isNotFound(err):
+		return fmt.Errorf("%s: %w", what, core.ErrNotFound)
+	case hasCode(err, "BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+		return fmt.Errorf("%s: %w", what, backend.ErrBucketExists)
+	case hasCode(err, "BucketNotEmpty"):
+		return fmt.Errorf("%s: %w", what, backend.ErrBucketNotEmpty)
+	}
+	return &core.BackendError{Op: op, Err: err}
+}
+
+func hasCode(err error, codes ...string) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && slices.Contains(codes, apiErr.ErrorCode())
 }
 
 // isNotFound reports a missing object or bucket. A HEAD has no error body,

@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/core"
@@ -292,41 +291,6 @@ func (b *Backend) Delete(ctx context.Context, bucket, key string) error {
 		return opError("delete", bucket, key, err)
 	}
 	return nil
-}
-
-// EnsureBucket creates bucket unless it exists and is accessible: for
-// tests and a first run against an empty server.
-func (b *Backend) EnsureBucket(ctx context.Context, bucket string) error {
-	if err := core.ValidateBucket(bucket); err != nil {
-		return fmt.Errorf("ensure bucket: %w", err)
-	}
-	_, err := b.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)})
-	if err == nil {
-		return nil
-	}
-	if !isNotFound(err) {
-		return bucketError("head bucket", bucket, err)
-	}
-	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
-	// us-east-1 is the one region that must not be named.
-	if b.region != "us-east-1" {
-		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
-			LocationConstraint: types.BucketLocationConstraint(b.region),
-		}
-	}
-	_, err = b.client.CreateBucket(ctx, in)
-	var owned *types.BucketAlreadyOwnedByYou
-	if err != nil && !errors.As(err, &owned) {
-		return bucketError("create bucket", bucket, err)
-	}
-	return nil
-}
-
-func bucketError(op, bucket string, err error) error {
-	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("%s %s: %w", op, bucket, err)
-	}
-	return &core.BackendError{Op: op, Err: fmt.Errorf("%s: %w", bucket, err)}
 }
 
 func validate(bucket, key string) error {

@@ -26,13 +26,19 @@ const bucket = "test-bucket"
 // those assertions for it: it stores none of Cache-Control,
 // Content-Language and Expires; an overwrite keeps the old version's
 // metadata keys the new one does not set; HEAD gives a multipart object a
-// plain MD5 where CompleteMultipartUpload gave "md5-N". (It also ignores
-// If-None-Match on GET, which s3backend makes up for; see
-// TestNotModifiedStatus for the 304 path.)
+// plain MD5 where CompleteMultipartUpload gave "md5-N"; a listing page is
+// truncated whenever any key follows it, even one that rolls up into the
+// page's last common prefix; a folder marker one level below the prefix
+// lists as an object. (It also ignores If-None-Match on GET, which
+// s3backend makes up for; see TestNotModifiedStatus for the 304 path. It
+// answers its owner's CreateBucket of an existing bucket with
+// BucketAlreadyExists, which is backend.ErrBucketExists all the same.)
 var gofakes3Caps = backendtest.Caps{
 	UnstoredHeaders:         []string{"Cache-Control", "Content-Language", "Expires"},
 	OverwriteMergesMetadata: true,
 	MultipartETagDiffers:    true,
+	ListTruncatedOverstated: true,
+	ListMarkerKeysAsObjects: true,
 }
 
 // newFakeServer serves a fresh in-memory gofakes3 on loopback, wrapped in
