@@ -74,6 +74,11 @@ type Caps struct {
 	// sets IsTruncated whenever any key follows the page's last one, even
 	// a key that rolls up into the page's last common prefix.
 	ListTruncatedOverstated bool
+	// ListMarkerKeysAsObjects: a key that ends with the delimiter one
+	// level below Prefix (a folder marker such as "a/b/" listed with
+	// Prefix "a/" and Delimiter "/") is returned as an object instead of
+	// rolled up into the common prefix equal to it. gofakes3 does so.
+	ListMarkerKeysAsObjects bool
 }
 
 // LargeSize is the size of the object of the "Large" subtest. A backend
@@ -119,6 +124,7 @@ func RunCaps(t *testing.T, newBackend NewFunc, caps Caps) {
 		{"ListStartAfter", s.testListStartAfter},
 		{"ListPagination", s.testListPagination},
 		{"ListUnicode", s.testListUnicode},
+		{"ListFolderMarkers", s.testListFolderMarkers},
 		{"Buckets", s.testBuckets},
 		{"BucketInvalidNames", s.testBucketInvalidNames},
 	}

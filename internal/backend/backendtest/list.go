@@ -270,7 +270,7 @@ func (s *suite) testListUnicode(t *testing.T) {
 	b, l, bucket := s.lister(t)
 	// In byte (UTF-8) order. U+FF71 before U+1F600 is where UTF-16 order,
 	// which some servers use, differs.
-	keys := []string{"Z", "a", "e\u0301", "z", "~", "é", "日本", "日本語", "\uff71", "😀", "😀/x"}
+	keys := []string{"Z", "a", "e\u0301", "z", "~", "é", "日本人", "日本語", "\uff71", "😀", "😀/x"}
 	shuffled := slices.Clone(keys)
 	rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 	putKeys(t, b, bucket, shuffled...)
@@ -281,11 +281,41 @@ func (s *suite) testListUnicode(t *testing.T) {
 		truncated         bool
 	}{
 		{"all", backend.ListOptions{}, keys, nil, false},
-		{"page after ASCII", backend.ListOptions{StartAfter: "~", MaxKeys: 3}, []string{"é", "日本", "日本語"}, nil, true},
+		{"page after ASCII", backend.ListOptions{StartAfter: "~", MaxKeys: 3}, []string{"é", "日本人", "日本語"}, nil, true},
 		{"last page", backend.ListOptions{StartAfter: "日本語", MaxKeys: 3}, []string{"\uff71", "😀", "😀/x"}, nil, false},
-		{"prefix", backend.ListOptions{Prefix: "日本"}, []string{"日本", "日本語"}, nil, false},
+		{"prefix", backend.ListOptions{Prefix: "日本"}, []string{"日本人", "日本語"}, nil, false},
 		{"multibyte delimiter", backend.ListOptions{Delimiter: "本"}, []string{"Z", "a", "e\u0301", "z", "~", "é", "\uff71", "😀", "😀/x"}, []string{"日本"}, false},
 		{"delimiter after multibyte", backend.ListOptions{Delimiter: "/", StartAfter: "\uff71"}, []string{"😀"}, []string{"😀/"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkList(t, l, bucket, tt.opts, tt.objects, tt.prefixes, tt.truncated)
+		})
+	}
+}
+
+// testListFolderMarkers covers keys that end with the delimiter, as the
+// "folders" S3 consoles make: such a key rolls up into a common prefix
+// equal to itself, unless it is the Prefix itself.
+func (s *suite) testListFolderMarkers(t *testing.T) {
+	if s.caps.ListMarkerKeysAsObjects {
+		t.Skip("the server lists folder markers as objects")
+	}
+	b, l, bucket := s.lister(t)
+	putKeys(t, b, bucket, "a/", "a/b", "a/b/", "a/b/c", "d")
+	tests := []struct {
+		name              string
+		opts              backend.ListOptions
+		objects, prefixes []string
+		truncated         bool
+	}{
+		{"top level", backend.ListOptions{Delimiter: "/"}, []string{"d"}, []string{"a/"}, false},
+		{"marker is the prefix", backend.ListOptions{Prefix: "a/", Delimiter: "/"}, []string{"a/", "a/b"}, []string{"a/b/"}, false},
+		{"deeper marker is the prefix", backend.ListOptions{Prefix: "a/b/", Delimiter: "/"}, []string{"a/b/", "a/b/c"}, nil, false},
+		{"prefix before the delimiter", backend.ListOptions{Prefix: "a", Delimiter: "/"}, nil, []string{"a/"}, false},
+		{"first page", backend.ListOptions{Delimiter: "/", MaxKeys: 1}, nil, []string{"a/"}, true},
+		{"second page", backend.ListOptions{Delimiter: "/", MaxKeys: 1, StartAfter: "a/"}, []string{"d"}, nil, false},
+		{"no delimiter", backend.ListOptions{Prefix: "a/"}, []string{"a/", "a/b", "a/b/", "a/b/c"}, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
