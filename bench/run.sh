@@ -138,19 +138,20 @@ free_port() {
 	die "found no free port"
 }
 
-# busy_pct: how much of all cores' time went to anything but idle over one
-# second. Run when none of this script's servers are, it measures other
-# people's load, which skews every number (not only the ratios' one side).
+# busy_pct: the share of all cores' time that was not idle over one second,
+# waiting for I/O counted as busy. Run when none of this script's servers
+# are, it measures other people's load (CPU or disk), which skews every
+# number, not only one side of a ratio.
 busy_pct() {
 	local a b
-	a=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat)
+	a=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
 	sleep 1
-	b=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6 }' /proc/stat)
+	b=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
 	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1];
 		printf "%.0f", (t > 0) ? 100 * (t - (y[2] - x[2])) / t : 0 }'
 }
 BUSY_BEFORE=$(busy_pct)
-((BUSY_BEFORE <= 15)) || log "warning: the machine is already ${BUSY_BEFORE}% busy with other processes; numbers will be low and noisy"
+((BUSY_BEFORE <= 15)) || log "warning: the machine is already ${BUSY_BEFORE}% busy (CPU or I/O wait) with other work; numbers will be low and noisy"
 
 # --- build -----------------------------------------------------------------
 # objstore comes from the working tree, or from commit BENCH_REV (through
@@ -391,7 +392,7 @@ for r in $(seq "$ROUNDS"); do
 		"$(lat "put-through-$r")" "$(lat "put-back-$r")" "$(lat "direct-put-$r")"
 	echo "  write-back uploads still queued when its clients stopped: $(cat "$T/backlog-$r.txt")"
 done
-echo "CPU used by other processes: ${BUSY_BEFORE}% before the run, ${BUSY_AFTER}% after"
+echo "machine busy with other work (CPU or I/O wait): ${BUSY_BEFORE}% before the run, ${BUSY_AFTER}% after"
 if ((BUSY_BEFORE > 15 || BUSY_AFTER > 15)); then
 	echo "WARNING: the machine was busy with other work; these numbers are unreliable"
 fi
