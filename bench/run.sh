@@ -122,16 +122,18 @@ wait_up() {
 	done
 }
 
-# free_port: a loopback TCP port nobody listens on, and not handed out yet.
+# free_port VAR: set VAR to a loopback TCP port nobody listens on, and not
+# handed out before. (It sets a variable rather than printing, so that the
+# list of ports handed out survives: $(...) would run it in a subshell.)
 USED_PORTS=" "
 free_port() {
-	local p i
-	for i in $(seq 200); do
+	local p _
+	for _ in $(seq 200); do
 		p=$((20000 + RANDOM % 30000))
 		[[ $USED_PORTS == *" $p "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			USED_PORTS+="$p "
-			echo "$p"
+			printf -v "$1" %s "$p"
 			return
 		fi
 	done
@@ -179,9 +181,9 @@ done
 LOAD=$T/bin/load
 
 # --- servers ---------------------------------------------------------------
-S3_PORT=$(free_port)
-NGINX_PORT=$(free_port)
-OBJ_PORT=$(free_port)
+free_port S3_PORT
+free_port NGINX_PORT
+free_port OBJ_PORT
 S3_URL=http://127.0.0.1:$S3_PORT
 NGINX_URL=http://127.0.0.1:$NGINX_PORT
 OBJ_URL=http://127.0.0.1:$OBJ_PORT
@@ -286,14 +288,17 @@ for size in 4k 1m; do
 	curl -sf -D "$T/hit-$size.headers" -o "$T/hit-$size.body" "$OBJ_URL/api/v1/get/hit-$size" || die "get hit-$size failed"
 	grep -qi '^X-Objstore-Cache: HIT' "$T/hit-$size.headers" || die "GET hit-$size was not a local hit"
 	cmp -s "$T/hit-$size.body" "$T/www/obj-$size" || die "objstore returned other bytes for hit-$size"
-	curl -sf -o "$T/nginx-$size.body" "$NGINX_URL/obj-$size" && cmp -s "$T/nginx-$size.body" "$T/www/obj-$size" ||
-		die "nginx returned other bytes for obj-$size"
+	curl -sf -o "$T/nginx-$size.body" "$NGINX_URL/obj-$size" || die "nginx: get obj-$size failed"
+	cmp -s "$T/nginx-$size.body" "$T/www/obj-$size" || die "nginx returned other bytes for obj-$size"
 done
 for r in $(seq "$ROUNDS"); do
 	for size in 4k 1m; do
 		log "round $r/$ROUNDS: GET $size hit, nginx then objstore (wrk -t$THREADS -c$CONNS -d${DURATION}s)"
-		add "nginx-$size" "$(wrk_rps "$NGINX_URL/obj-$size" "$T/wrk-nginx-$size-$r.txt")"
-		add "hit-$size" "$(wrk_rps "$OBJ_URL/api/v1/get/hit-$size" "$T/wrk-objstore-$size-$r.txt")"
+		# (A failure inside $(...) stops the script only from an assignment.)
+		rps=$(wrk_rps "$NGINX_URL/obj-$size" "$T/wrk-nginx-$size-$r.txt")
+		add "nginx-$size" "$rps"
+		rps=$(wrk_rps "$OBJ_URL/api/v1/get/hit-$size" "$T/wrk-objstore-$size-$r.txt")
+		add "hit-$size" "$rps"
 	done
 done
 stop nginx
@@ -320,7 +325,7 @@ done
 # write-back on a fresh node, stopped after each round, since its uploads to
 # S3 go on after its clients stop and would slow the next measurement.
 timed=(-size 4096 -c "$CONNS" -warmup "${WARMUP}s" -duration "${DURATION}s")
-BACK_PORT=$(free_port)
+free_port BACK_PORT
 for r in $(seq "$ROUNDS"); do
 	log "round $r/$ROUNDS: PUT 4k, direct S3, write-through, write-back ($CONNS at once, ${DURATION}s each)"
 	load_run "direct-put-$r" -mode direct-put -prefix "direct-put/$r/" "${timed[@]}"
