@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/backend"
@@ -105,11 +106,22 @@ type errorDoc struct {
 }
 
 // writeError writes e as S3's XML error document (no body for HEAD).
+// The object headers a GET set before failing (412, 416) go: an error
+// document is not the object, and its Content-Encoding would make clients
+// decode the XML as, say, gzip.
 func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	h := w.Header()
 	h.Del("Content-Length")
 	h.Del("ETag")
 	h.Del("Last-Modified")
+	for _, k := range core.StoredHeaders {
+		h.Del(k)
+	}
+	for k := range h {
+		if strings.HasPrefix(k, "X-Amz-Meta-") || strings.HasPrefix(k, "X-Amz-Checksum-") {
+			delete(h, k)
+		}
+	}
 	if r.Method == http.MethodHead {
 		w.WriteHeader(e.Status)
 		return

@@ -30,19 +30,22 @@ type entry struct {
 // list returns one page of bucket's listing: the backend's, without the
 // objects deleted through objstore, with the objects not yet uploaded.
 // Objects of the node are merged only up to the backend page's last entry,
-// so that pages neither skip nor repeat an entry.
-func (a *API) list(ctx context.Context, bucket string, p listParams) ([]entry, bool, error) {
+// so that pages neither skip nor repeat an entry. When truncated, the next
+// page starts after next, which may lie beyond the last entry returned:
+// a page whose backend entries were all deleted through objstore is empty
+// but must still move on.
+func (a *API) list(ctx context.Context, bucket string, p listParams) (es []entry, truncated bool, next string, err error) {
 	if p.maxKeys == 0 {
-		return nil, false, bucketErr(a.cfg.Buckets.HeadBucket(ctx, bucket))
+		return nil, false, "", bucketErr(a.cfg.Buckets.HeadBucket(ctx, bucket))
 	}
 	page, err := a.cfg.Buckets.List(ctx, bucket, backend.ListOptions{
 		Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: p.after, MaxKeys: p.maxKeys,
 	})
 	if err != nil {
-		return nil, false, bucketErr(err)
+		return nil, false, "", bucketErr(err)
 	}
 	var bound string // the last entry of the backend page
-	es := make([]entry, 0, len(page.Objects)+len(page.CommonPrefixes))
+	es = make([]entry, 0, len(page.Objects)+len(page.CommonPrefixes))
 	prefixes := make(map[string]bool, len(page.CommonPrefixes))
 	for _, o := range page.Objects {
 		bound = max(bound, o.Key)
@@ -82,11 +85,12 @@ func (a *API) list(ctx context.Context, bucket string, p listParams) ([]entry, b
 		es = append(es, entry{key: d.Key, info: d})
 	}
 	slices.SortFunc(es, func(x, y entry) int { return strings.Compare(x.key, y.key) })
-	truncated := page.Truncated
+	truncated, next = page.Truncated, bound
 	if len(es) > p.maxKeys {
 		es, truncated = es[:p.maxKeys], true
+		next = es[len(es)-1].key
 	}
-	return es, truncated, nil
+	return es, truncated, next, nil
 }
 
 // parseListParams reads prefix, delimiter and max-keys.
@@ -191,7 +195,7 @@ func (a *API) listObjectsV2(w http.ResponseWriter, r *http.Request, rq *request)
 		}
 		p.after = max(p.after, string(b))
 	}
-	es, truncated, err := a.list(r.Context(), rq.bucket, p)
+	es, truncated, next, err := a.list(r.Context(), rq.bucket, p)
 	if err != nil {
 		return err
 	}
@@ -204,8 +208,8 @@ func (a *API) listObjectsV2(w http.ResponseWriter, r *http.Request, rq *request)
 	if encode {
 		res.EncodingType = "url"
 	}
-	if truncated && len(es) > 0 {
-		res.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(es[len(es)-1].key))
+	if truncated {
+		res.NextContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(next))
 	}
 	res.Contents, res.CommonPrefixes = fill(es, encode, q.Get("fetch-owner") == "true")
 	return writeXML(w, res)
@@ -218,7 +222,7 @@ func (a *API) listObjectsV1(w http.ResponseWriter, r *http.Request, rq *request)
 		return err
 	}
 	p.after = q.Get("marker")
-	es, truncated, err := a.list(r.Context(), rq.bucket, p)
+	es, truncated, next, err := a.list(r.Context(), rq.bucket, p)
 	if err != nil {
 		return err
 	}
@@ -230,8 +234,8 @@ func (a *API) listObjectsV1(w http.ResponseWriter, r *http.Request, rq *request)
 	if encode {
 		res.EncodingType = "url"
 	}
-	if truncated && len(es) > 0 {
-		res.NextMarker = enc(es[len(es)-1].key, encode)
+	if truncated {
+		res.NextMarker = enc(next, encode)
 	}
 	res.Contents, res.CommonPrefixes = fill(es, encode, true)
 	return writeXML(w, res)
