@@ -18,6 +18,9 @@ var (
 	ErrNotModified = errors.New("not modified")
 	// ErrInvalidKey: the key is empty, longer than MaxKeyLen or not UTF-8.
 	ErrInvalidKey = errors.New("invalid key")
+	// ErrKeyTooLong: the key is longer than MaxKeyLen. It wraps
+	// ErrInvalidKey.
+	ErrKeyTooLong = fmt.Errorf("key too long: %w", ErrInvalidKey)
 	// ErrInvalidBucket: the bucket name is not a valid S3 bucket name.
 	ErrInvalidBucket = errors.New("invalid bucket name")
 	// ErrMetaTooLarge: user metadata exceeds MaxUserMetaLen.

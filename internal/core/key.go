@@ -19,7 +19,7 @@ func ValidateKey(key string) error {
 	case key == "":
 		return fmt.Errorf("%w: empty key", ErrInvalidKey)
 	case len(key) > MaxKeyLen:
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrInvalidKey, len(key), MaxKeyLen)
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrKeyTooLong, len(key), MaxKeyLen)
 	case !utf8.ValidString(key):
 		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidKey)
 	}

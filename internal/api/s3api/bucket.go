@@ -55,6 +55,7 @@ func (a *API) deleteBucket(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err := a.cfg.Buckets.DeleteBucket(r.Context(), rq.bucket); err != nil {
 		return bucketErr(err)
 	}
+	a.known.Delete(rq.bucket)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

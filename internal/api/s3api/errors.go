@@ -71,8 +71,10 @@ func toS3(err error) *Error {
 	switch {
 	case errors.Is(err, core.ErrNotFound):
 		return wrap(errNoSuchKey)
+	case errors.Is(err, core.ErrKeyTooLong):
+		return &Error{Code: "KeyTooLongError", Status: http.StatusBadRequest, Message: "Your key is too long.", Err: err}
 	case errors.Is(err, core.ErrInvalidKey):
-		return &Error{Code: "KeyTooLongError", Status: http.StatusBadRequest, Message: err.Error(), Err: err}
+		return &Error{Code: "InvalidArgument", Status: http.StatusBadRequest, Message: err.Error(), Err: err}
 	case errors.Is(err, core.ErrInvalidBucket):
 		return &Error{Code: "InvalidBucketName", Status: http.StatusBadRequest, Message: err.Error(), Err: err}
 	case errors.Is(err, core.ErrMetaTooLarge):

@@ -170,6 +170,12 @@ func (a *API) putObject(w http.ResponseWriter, r *http.Request, rq *request) err
 	if rq.length > maxObjectSize {
 		return errEntityTooLarge
 	}
+	if err := a.bucketExists(r, rq.bucket); err != nil {
+		return err
+	}
+	if err := a.putPreconditions(r, rq); err != nil {
+		return err
+	}
 	var opts node.PutOptions
 	if v := r.Header.Get("Content-MD5"); v != "" {
 		sum, err := sigv4.ParseContentMD5(v)
@@ -191,6 +197,47 @@ func (a *API) putObject(w http.ResponseWriter, r *http.Request, rq *request) err
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// bucketExists answers NoSuchBucket for a write to a bucket the backend
+// does not have (a directory backend would create it). A bucket seen once
+// is remembered; when the backend cannot be asked, the write goes ahead (a
+// write-back node keeps accepting writes during an outage).
+func (a *API) bucketExists(r *http.Request, bucket string) error {
+	if _, ok := a.known.Load(bucket); ok {
+		return nil
+	}
+	err := a.cfg.Buckets.HeadBucket(r.Context(), bucket)
+	if errors.Is(err, core.ErrNotFound) {
+		return errNoSuchBucket
+	}
+	if err == nil {
+		a.known.Store(bucket, struct{}{})
+	}
+	return nil
+}
+
+// putPreconditions applies S3's conditional writes: If-None-Match: * fails
+// when the object exists, If-Match when its ETag differs.
+func (a *API) putPreconditions(r *http.Request, rq *request) error {
+	inm, im := r.Header.Get("If-None-Match"), r.Header.Get("If-Match")
+	if inm == "" && im == "" {
+		return nil
+	}
+	info, _, err := a.cfg.Node.Stat(r.Context(), rq.bucket, rq.key, node.GetOptions{ReadThrough: true})
+	exists := err == nil
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return err
+	}
+	switch {
+	case inm == "*" && exists:
+		return errPrecondition
+	case im != "" && !exists:
+		return errNoSuchKey
+	case im != "" && strings.Trim(im, `"`) != info.ETag && im != "*":
+		return errPrecondition
+	}
 	return nil
 }
 

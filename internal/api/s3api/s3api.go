@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/backend"
@@ -58,9 +59,10 @@ type Config struct {
 
 // API is the S3 protocol handler.
 type API struct {
-	cfg Config
-	log *slog.Logger
-	ops map[string]http.Handler
+	cfg   Config
+	log   *slog.Logger
+	ops   map[string]http.Handler
+	known sync.Map // buckets known to exist, by name
 }
 
 // opFunc serves one S3 operation; it writes a success response or returns
