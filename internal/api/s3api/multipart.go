@@ -107,10 +107,8 @@ func (a *API) createMultipart(w http.ResponseWriter, r *http.Request, rq *reques
 	if err := core.ValidateUserMeta(info.UserMeta); err != nil {
 		return err
 	}
-	// Only a bucket known to be missing is refused: an unreachable backend
-	// does not stop an upload, as it does not stop a write-back PUT.
-	if err := a.cfg.Buckets.HeadBucket(r.Context(), rq.bucket); errors.Is(err, core.ErrNotFound) {
-		return errNoSuchBucket
+	if err := a.bucketExists(r, rq.bucket); err != nil {
+		return err
 	}
 	id, err := mp.Create(r.Context(), info)
 	if err != nil {
@@ -267,6 +265,10 @@ func (a *API) completeMultipart(w http.ResponseWriter, r *http.Request, rq *requ
 	parts := make([]multipart.CompletePart, len(req.Parts))
 	for i, p := range req.Parts {
 		parts[i] = multipart.CompletePart{Number: p.PartNumber, ETag: p.ETag}
+	}
+	// S3's conditional writes apply to the object the upload makes.
+	if err := a.putPreconditions(r, rq); err != nil {
+		return err
 	}
 	id := rq.query.Get("uploadId")
 	obj, err := mp.Complete(r.Context(), rq.bucket, rq.key, id, parts)
@@ -428,8 +430,8 @@ func (a *API) listMultipartUploads(w http.ResponseWriter, r *http.Request, rq *r
 	if et := q.Get("encoding-type"); et != "" && et != "url" {
 		return s3err("InvalidArgument", http.StatusBadRequest, "Invalid Encoding Method specified in Request")
 	}
-	if err := a.cfg.Buckets.HeadBucket(r.Context(), rq.bucket); errors.Is(err, core.ErrNotFound) {
-		return errNoSuchBucket
+	if err := a.bucketExists(r, rq.bucket); err != nil {
+		return err
 	}
 	opts := multipart.UploadsOptions{
 		Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"),
