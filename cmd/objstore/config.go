@@ -65,6 +65,9 @@ type serveConfig struct {
 	Domain string
 	// TLSCert and TLSKey serve the public listener over HTTPS.
 	TLSCert, TLSKey string
+	// MultipartMaxAge is how long a multipart upload neither completed nor
+	// aborted is kept. Default 0: the multipart store's, 24h.
+	MultipartMaxAge time.Duration
 }
 
 // defaultServeConfig returns a fresh serveConfig holding every default
@@ -140,6 +143,9 @@ func parseServe(args []string, getenv func(string) string) (serveConfig, error) 
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		check("tls-key", errors.New("--tls-cert and --tls-key go together"))
 	}
+	if cfg.MultipartMaxAge < 0 {
+		check("multipart-max-age", fmt.Errorf("duration %v: must not be negative", cfg.MultipartMaxAge))
+	}
 	if cfg.UploadWorkers < 1 {
 		check("upload-workers", fmt.Errorf("%d workers: must be at least 1", cfg.UploadWorkers))
 	}
@@ -175,6 +181,7 @@ func serveFlags(cfg *serveConfig, cacheSize *string) *envFlagSet {
 	fs.StringVar(&cfg.Domain, "domain", cfg.Domain, "`domain` for virtual-hosted S3 addressing: <bucket>.<domain>")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "`file` of the TLS certificate (PEM) of the public listener")
 	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "`file` of the TLS private key (PEM) of the public listener")
+	fs.DurationVar(&cfg.MultipartMaxAge, "multipart-max-age", cfg.MultipartMaxAge, "age after which an unfinished S3 multipart upload is removed (0: 24h)")
 	return fs
 }
 

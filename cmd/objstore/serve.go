@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/objstore/objstore/internal/backend/s3backend"
 	"github.com/objstore/objstore/internal/disk"
 	"github.com/objstore/objstore/internal/metrics"
+	"github.com/objstore/objstore/internal/multipart"
 	"github.com/objstore/objstore/internal/node"
 )
 
@@ -58,6 +60,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		return err
 	}
 	defer n.Close()
+	uploads, err := multipart.Open(filepath.Join(cfg.DataDir, "multipart"), multipart.Config{
+		MaxAge: cfg.MultipartMaxAge, Logger: log.With("component", "multipart"),
+	})
+	if err != nil {
+		return err
+	}
+	defer uploads.Close()
 
 	m := metrics.New(log.With("component", "http"))
 	m.WatchNode(func() metrics.Snapshot { return snapshot(n.Stats()) })
@@ -78,6 +87,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		AllowAnonymous: auth.anonymousS3,
 		Domain:         cfg.Domain,
 		Region:         regionOf(cfg.Backend),
+		Multipart:      uploads,
 		Wrap:           func(op string, h http.Handler) http.Handler { return m.Instrument("s3", op, h) },
 		Logger:         log.With("component", "s3api"),
 	})
@@ -136,6 +146,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	uploads.Close()
 	if err := n.Close(); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
