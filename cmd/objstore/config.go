@@ -66,7 +66,7 @@ type serveConfig struct {
 	// TLSCert and TLSKey serve the public listener over HTTPS.
 	TLSCert, TLSKey string
 	// MultipartMaxAge is how long a multipart upload neither completed nor
-	// aborted is kept. Default 0: the multipart store's, 24h.
+	// aborted is kept. Default 24h.
 	MultipartMaxAge time.Duration
 }
 
@@ -74,13 +74,14 @@ type serveConfig struct {
 // (with Backend still unresolved: it depends on DataDir).
 func defaultServeConfig() serveConfig {
 	return serveConfig{
-		DataDir:       "./objstore-data",
-		Listen:        "127.0.0.1:10999",
-		Bucket:        "objstore",
-		WriteMode:     writeThrough,
-		LogLevel:      "info",
-		LogFormat:     "text",
-		UploadWorkers: 8,
+		DataDir:         "./objstore-data",
+		Listen:          "127.0.0.1:10999",
+		Bucket:          "objstore",
+		WriteMode:       writeThrough,
+		LogLevel:        "info",
+		LogFormat:       "text",
+		UploadWorkers:   8,
+		MultipartMaxAge: 24 * time.Hour,
 	}
 }
 
@@ -143,8 +144,8 @@ func parseServe(args []string, getenv func(string) string) (serveConfig, error) 
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		check("tls-key", errors.New("--tls-cert and --tls-key go together"))
 	}
-	if cfg.MultipartMaxAge < 0 {
-		check("multipart-max-age", fmt.Errorf("duration %v: must not be negative", cfg.MultipartMaxAge))
+	if cfg.MultipartMaxAge <= 0 {
+		check("multipart-max-age", fmt.Errorf("duration %v: must be positive", cfg.MultipartMaxAge))
 	}
 	if cfg.UploadWorkers < 1 {
 		check("upload-workers", fmt.Errorf("%d workers: must be at least 1", cfg.UploadWorkers))
@@ -181,7 +182,7 @@ func serveFlags(cfg *serveConfig, cacheSize *string) *envFlagSet {
 	fs.StringVar(&cfg.Domain, "domain", cfg.Domain, "`domain` for virtual-hosted S3 addressing: <bucket>.<domain>")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "`file` of the TLS certificate (PEM) of the public listener")
 	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "`file` of the TLS private key (PEM) of the public listener")
-	fs.DurationVar(&cfg.MultipartMaxAge, "multipart-max-age", cfg.MultipartMaxAge, "age after which an unfinished S3 multipart upload is removed (0: 24h)")
+	fs.DurationVar(&cfg.MultipartMaxAge, "multipart-max-age", cfg.MultipartMaxAge, "age after which an unfinished S3 multipart upload is removed")
 	return fs
 }
 

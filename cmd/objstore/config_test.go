@@ -89,6 +89,9 @@ func TestParseServe(t *testing.T) {
 				"--backend", "s3://media?region=eu-west-1", "--bucket", "photos",
 				"--cache-size", "50GiB", "--write-mode", "back", "--revalidate-after", "30s",
 				"--log-level", "debug", "--log-format", "json", "--upload-workers", "2",
+				"--access-key", "AK", "--secret-key", "SK", "--credentials-file", "/etc/objstore/keys",
+				"--allow-anonymous", "--api-token", "tok", "--domain", "s3.example.com",
+				"--tls-cert", "/c.pem", "--tls-key", "/k.pem", "--multipart-max-age", "2h",
 			},
 			edit: func(c *serveConfig) {
 				*c = serveConfig{
@@ -97,6 +100,9 @@ func TestParseServe(t *testing.T) {
 					Backend:    backendSpec{Kind: backendS3, Bucket: "media", Region: "eu-west-1"},
 					Bucket:     "photos", CacheSize: 50 << 30, WriteMode: writeBack,
 					RevalidateAfter: 30 * time.Second, LogLevel: "debug", LogFormat: "json", UploadWorkers: 2,
+					AccessKey: "AK", SecretKey: "SK", CredentialsFile: "/etc/objstore/keys",
+					AllowAnonymous: true, APIToken: "tok", Domain: "s3.example.com",
+					TLSCert: "/c.pem", TLSKey: "/k.pem", MultipartMaxAge: 2 * time.Hour,
 				}
 			}},
 		{name: "default backend follows data dir", args: []string{"--data-dir=/srv/os"},
@@ -161,6 +167,10 @@ func TestParseServe(t *testing.T) {
 			wantErr: []string{"--data-dir", "empty"}},
 		{name: "every error at once", args: []string{"--log-format=xml", "--upload-workers=0"},
 			wantErr: []string{"--log-format", "--upload-workers"}},
+		{name: "access key without secret", args: []string{"--access-key=AK"},
+			wantErr: []string{"--secret-key", "go together"}},
+		{name: "tls cert without key", args: []string{"--tls-cert=/c.pem"},
+			wantErr: []string{"--tls-key", "go together"}},
 		{name: "positional argument", args: []string{"extra"},
 			wantErr: []string{`unexpected argument "extra"`}},
 	}
