@@ -38,6 +38,9 @@ func (a *API) list(ctx context.Context, bucket string, p listParams) (es []entry
 	if p.maxKeys == 0 {
 		return nil, false, "", bucketErr(a.cfg.Buckets.HeadBucket(ctx, bucket))
 	}
+	// The dirty set is read before the backend: an object uploaded in
+	// between is then in one or the other, never in neither.
+	dirty := a.cfg.Node.Dirty(bucket, p.prefix)
 	page, err := a.cfg.Buckets.List(ctx, bucket, backend.ListOptions{
 		Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: p.after, MaxKeys: p.maxKeys,
 	})
@@ -60,7 +63,7 @@ func (a *API) list(ctx context.Context, bucket string, p listParams) (es []entry
 	}
 	inPage := func(k string) bool { return k > p.after && (!page.Truncated || k <= bound) }
 	replaced := make(map[string]core.Info)
-	for _, d := range a.cfg.Node.Dirty(bucket, p.prefix) {
+	for _, d := range dirty {
 		if p.delimiter != "" {
 			if i := strings.Index(d.Key[len(p.prefix):], p.delimiter); i >= 0 {
 				cp := d.Key[:len(p.prefix)+i+len(p.delimiter)]
