@@ -143,7 +143,7 @@ func (f *fill) run(ctx context.Context, bucket, key, ifNoneMatch string) {
 	if err == nil {
 		err = f.commit(ctx)
 	}
-	f.end(err)
+	f.end(err) // a no-op if commit ended it already
 }
 
 // copy writes the body to the temp file, waking readers as bytes arrive,
@@ -182,7 +182,11 @@ func (f *fill) copy(body io.Reader) error {
 
 // commit makes the fetched body the cached copy, unless the key changed
 // since the fill started or there is no room (then the readers are served
-// and nothing is kept).
+// and nothing is kept). It ends the fill for its readers as soon as the
+// body is in place and in the table, before making it durable: a fill is a
+// copy of what the backend holds, so a crash before it is durable loses
+// nothing (reconciliation removes the body, never recorded in the index),
+// and the client's latency does not include the fsyncs.
 func (f *fill) commit(ctx context.Context) error {
 	n, info := f.n, f.info
 	if err := n.reserve(info.Size); err != nil {
@@ -190,6 +194,8 @@ func (f *fill) commit(ctx context.Context) error {
 		return nil
 	}
 	defer n.reserved.Add(-info.Size)
+	// The key's lock is held until the index agrees with the table: no
+	// put, eviction or access-time flush of this key comes in between.
 	mu := n.keyLock(info.Bucket, info.Key)
 	mu.Lock()
 	defer mu.Unlock()
@@ -197,17 +203,35 @@ func (f *fill) commit(ctx context.Context) error {
 		return nil
 	}
 	gen := newGen()
-	if err := f.tmp.Commit(info.Bucket, info.Key, gen); err != nil {
+	if err := f.tmp.Place(info.Bucket, info.Key, gen); err != nil {
 		n.log.Warn("cache fetched object", "bucket", info.Bucket, "key", info.Key, "err", err)
 		return nil
 	}
 	now := time.Now().UTC()
 	e := index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: now, Validated: now}
-	var b index.Batch
-	b.Put(e)
-	if err := n.publish(ctx, &b, change{f.prev, &e}); err != nil {
-		n.store.Remove(info.Bucket, info.Key, gen)
+	n.apply(f.prev, &e)
+	f.end(nil)
+
+	err := f.tmp.Persist()
+	if err == nil {
+		var b index.Batch
+		b.Put(e)
+		err = n.db.Commit(ctx, &b)
+	}
+	if err != nil {
+		// Undo in memory what the index does not hold: the previous entry
+		// without its body, whose file apply removed (as reconciliation
+		// would make it after a restart).
 		n.log.Warn("cache fetched object", "bucket", info.Bucket, "key", info.Key, "err", err)
+		var back *index.Entry
+		if f.prev != nil {
+			pe := f.prev.e
+			if pe.State == index.Clean || pe.State == index.Dirty {
+				pe.State, pe.Gen = index.Evicted, ""
+			}
+			back = &pe
+		}
+		n.apply(n.lookup(info.Bucket, info.Key), back)
 		return nil
 	}
 	n.kickEvictIfHigh()
@@ -231,7 +255,8 @@ func (f *fill) wait(ctx context.Context) {
 	}
 }
 
-// end records the outcome and wakes every reader.
+// end records the outcome and wakes every reader; only the first call
+// counts.
 func (f *fill) end(err error) {
 	f.n.fillMu.Lock()
 	if f.n.fills[f.key] == f {
@@ -239,6 +264,10 @@ func (f *fill) end(err error) {
 	}
 	f.n.fillMu.Unlock()
 	f.mu.Lock()
+	if f.done {
+		f.mu.Unlock()
+		return
+	}
 	f.done, f.ferr = true, err
 	close(f.progress)
 	f.progress = make(chan struct{})

@@ -139,6 +139,7 @@ type Temp struct {
 	md5       hash.Hash
 	n         int64
 	committed bool
+	placed    string // final path after Place
 }
 
 // NewTemp starts a new body in the temp directory.
@@ -205,6 +206,30 @@ func (t *Temp) Commit(bucket, key, gen string) error {
 	t.committed = true
 	if err := syncDir(filepath.Dir(dst)); err != nil {
 		return fmt.Errorf("commit body: %w", err)
+	}
+	return nil
+}
+
+// Place renames the body into place under (bucket, key, gen) without
+// making it durable: a reader may open it at once, but until Persist returns
+// a crash may lose it. Use it only for a body that exists elsewhere too (a
+// fill from the backend), and record it in the index only after Persist.
+func (t *Temp) Place(bucket, key, gen string) error {
+	dst := t.s.Path(bucket, key, gen)
+	if err := os.Rename(t.f.Name(), dst); err != nil {
+		return fmt.Errorf("place body: %w", err)
+	}
+	t.committed, t.placed = true, dst
+	return nil
+}
+
+// Persist makes a placed body durable: fsync of the file and its directory.
+func (t *Temp) Persist() error {
+	if err := t.f.Sync(); err != nil {
+		return fmt.Errorf("persist body: %w", err)
+	}
+	if err := syncDir(filepath.Dir(t.placed)); err != nil {
+		return fmt.Errorf("persist body: %w", err)
 	}
 	return nil
 }
