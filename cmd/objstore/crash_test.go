@@ -447,8 +447,8 @@ func readUntilKilled(t *testing.T, p *proc, keys []string, want map[string]diges
 			whole++
 		}
 	}
-	tmp, _ := os.ReadDir(filepath.Join(p.dataDir, "bodies", "tmp"))
-	t.Logf("SIGKILL %v after the first answer: %d reads were whole, %d cut short; %d partial bodies left in bodies/tmp",
+	tmp, _ := filepath.Glob(filepath.Join(p.dataDir, "bodies", "objects", "*", ".tmp-*"))
+	t.Logf("SIGKILL %v after the first answer: %d reads were whole, %d cut short; %d partial bodies left as temp files",
 		delay.Round(time.Millisecond), whole, cut, len(tmp))
 }
 
@@ -774,17 +774,17 @@ func originDigest(origin *fsbackend.Backend, key string) (digest, bool, error) {
 }
 
 // bodyProblems lists what is wrong with the cached bodies under dataDir: a
-// file left in bodies/tmp, a body of no key in sizes, a body whose size is
+// temp file left behind, a body of no key in sizes, a body whose size is
 // not its key's, a key with more than one body, and, when complete, a key
 // with none.
 func bodyProblems(dataDir string, sizes map[string]int64, complete bool) []string {
 	var problems []string
-	tmp, err := os.ReadDir(filepath.Join(dataDir, "bodies", "tmp"))
+	tmp, err := filepath.Glob(filepath.Join(dataDir, "bodies", "objects", "*", ".tmp-*"))
 	if err != nil {
 		return []string{err.Error()}
 	}
-	for _, e := range tmp {
-		problems = append(problems, "bodies/tmp/"+e.Name()+" left behind")
+	for _, name := range tmp {
+		problems = append(problems, "temp file "+name+" left behind")
 	}
 	byPrefix := make(map[string]string) // body name without the generation → key
 	for key := range sizes {
@@ -792,8 +792,8 @@ func bodyProblems(dataDir string, sizes map[string]int64, complete bool) []strin
 	}
 	bodies := make(map[string]int)
 	err = filepath.WalkDir(filepath.Join(dataDir, "bodies", "objects"), func(path string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return err
+		if err != nil || !d.Type().IsRegular() || strings.HasPrefix(d.Name(), ".tmp-") {
+			return err // temp files are reported above
 		}
 		fi, err := d.Info()
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ const maxGroup = 4096
 // DB is the index database. It is safe for concurrent use.
 type DB struct {
 	bolt   *bolt.DB
+	opts   Options
 	reqs   chan *request
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -45,8 +47,18 @@ type request struct {
 	err chan error
 }
 
+// Options qualify a DB.
+type Options struct {
+	// SyncBodies, when set, is called by the group commit before it commits
+	// a group that holds a batch marked with Batch.SyncBodies, so that the
+	// files those entries name are durable before the entries are: one call
+	// for the whole group instead of an fsync per file. It must be safe to
+	// call from the committer goroutine.
+	SyncBodies func() error
+}
+
 // Open opens or creates the index file at path.
-func Open(path string) (*DB, error) {
+func Open(path string, opts Options) (*DB, error) {
 	b, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        time.Second,
 		NoFreelistSync: true, // rebuilt on open; saves a write per commit
@@ -67,7 +79,7 @@ func Open(path string) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
-	db := &DB{bolt: b, reqs: make(chan *request, 1024), closed: make(chan struct{})}
+	db := &DB{bolt: b, opts: opts, reqs: make(chan *request, 1024), closed: make(chan struct{})}
 	db.wg.Add(1)
 	go db.committer()
 	return db, nil
@@ -107,10 +119,11 @@ func (db *DB) NodeID() (string, error) {
 
 // Batch collects operations to commit together.
 type Batch struct {
-	puts    []Entry
-	deletes [][2]string
-	enqueue []*Item
-	dequeue []uint64
+	syncBodies bool
+	puts       []Entry
+	deletes    [][2]string
+	enqueue    []*Item
+	dequeue    []uint64
 }
 
 // Put records e, replacing any entry for its bucket and key.
@@ -124,6 +137,9 @@ func (b *Batch) Enqueue(it *Item) { b.enqueue = append(b.enqueue, it) }
 
 // Dequeue removes the queue item seq.
 func (b *Batch) Dequeue(seq uint64) { b.dequeue = append(b.dequeue, seq) }
+
+// SyncBodies asks that Options.SyncBodies run before b is committed.
+func (b *Batch) SyncBodies() { b.syncBodies = true }
 
 // Len is the number of operations in b.
 func (b *Batch) Len() int { return len(b.puts) + len(b.deletes) + len(b.enqueue) + len(b.dequeue) }
@@ -188,7 +204,23 @@ func (db *DB) committer() {
 }
 
 func (db *DB) apply(group []*request) {
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	var err error
+	if db.opts.SyncBodies != nil && slices.ContainsFunc(group, func(r *request) bool { return r.b.syncBodies }) {
+		err = db.opts.SyncBodies()
+	}
+	if err == nil {
+		err = db.commit(group)
+	}
+	if err != nil {
+		err = fmt.Errorf("commit index: %w", err)
+	}
+	for _, r := range group {
+		r.err <- err
+	}
+}
+
+func (db *DB) commit(group []*request) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
 		objs, q := tx.Bucket(bktObjects), tx.Bucket(bktQueue)
 		for _, r := range group {
 			if err := applyBatch(objs, q, r.b); err != nil {
@@ -197,12 +229,6 @@ func (db *DB) apply(group []*request) {
 		}
 		return nil
 	})
-	if err != nil {
-		err = fmt.Errorf("commit index: %w", err)
-	}
-	for _, r := range group {
-		r.err <- err
-	}
 }
 
 func applyBatch(objs, q *bolt.Bucket, b *Batch) error {

@@ -14,7 +14,7 @@ import (
 func newTestDB(t testing.TB) (*DB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "index.db")
-	db, err := Open(path)
+	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestCommitPersistsAcrossReopen(t *testing.T) {
 		t.Fatalf("commit after close: %v", err)
 	}
 
-	db, err := Open(path)
+	db, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

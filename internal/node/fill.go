@@ -118,7 +118,7 @@ func (f *fill) run(ctx context.Context, bucket, key, ifNoneMatch string) {
 	obj, err := n.backend.Get(ctx, bucket, key, backend.GetOptions{IfNoneMatch: ifNoneMatch})
 	n.backendCall("get", err)
 	if err == nil {
-		f.tmp, err = n.store.NewTemp()
+		f.tmp, err = n.store.NewTemp(bucket, key)
 		if err != nil {
 			obj.Body.Close()
 		}
@@ -212,13 +212,10 @@ func (f *fill) commit(ctx context.Context) error {
 	n.apply(f.prev, &e)
 	f.end(nil)
 
-	err := f.tmp.Persist()
-	if err == nil {
-		var b index.Batch
-		b.Put(e)
-		err = n.db.Commit(ctx, &b)
-	}
-	if err != nil {
+	var b index.Batch
+	b.SyncBodies()
+	b.Put(e)
+	if err := n.db.Commit(ctx, &b); err != nil {
 		// Undo in memory what the index does not hold: the previous entry
 		// without its body, whose file apply removed (as reconciliation
 		// would make it after a restart).

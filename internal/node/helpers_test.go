@@ -191,3 +191,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// tempFiles lists the bodies being written under a node's data dir.
+func tempFiles(t *testing.T, dataDir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dataDir, "bodies", "objects", "*", ".tmp-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -92,13 +92,15 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open node: %w", err)
 	}
-	db, err := index.Open(filepath.Join(cfg.DataDir, "index.db"))
+	db, err := index.Open(filepath.Join(cfg.DataDir, "index.db"), index.Options{SyncBodies: st.Sync})
 	if err != nil {
+		st.Close()
 		return nil, fmt.Errorf("open node: %w", err)
 	}
 	id, err := db.NodeID()
 	if err != nil {
 		db.Close()
+		st.Close()
 		return nil, fmt.Errorf("open node: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -114,6 +116,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := n.reconcile(); err != nil {
 		cancel()
 		db.Close()
+		st.Close()
 		return nil, fmt.Errorf("open node: %w", err)
 	}
 	if n.cfg.Capacity == 0 {
@@ -121,6 +124,8 @@ func Open(cfg Config) (*Node, error) {
 		if err != nil {
 			cancel()
 			db.Close()
+			st.Close()
+			st.Close()
 			return nil, fmt.Errorf("open node: capacity: %w", err)
 		}
 		n.cfg.Capacity = int64(float64(u.Free)*n.cfg.CapacityShare) + n.used.Load()
@@ -129,6 +134,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := n.up.start(); err != nil {
 		cancel()
 		db.Close()
+		st.Close()
 		return nil, fmt.Errorf("open node: %w", err)
 	}
 	n.wg.Add(3)
@@ -155,6 +161,7 @@ func (n *Node) Close() error {
 		n.up.wait()
 		n.flushAtimes(context.Background())
 		err = n.db.Close()
+		n.store.Close()
 	})
 	return err
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -134,8 +133,7 @@ func TestClientHangupMidMissLeavesNothing(t *testing.T) {
 		return len(tn.fills) == 0
 	})
 	eventually(t, "temp removed", func() bool {
-		ents, _ := os.ReadDir(filepath.Join(tn.dir, "bodies", "tmp"))
-		return len(ents) == 0
+		return len(tempFiles(t, tn.dir)) == 0
 	})
 	if o := tn.lookup(bkt, "k"); o != nil {
 		t.Fatalf("partial object recorded: %+v", o.e)
@@ -207,9 +205,8 @@ func TestBadInputStoresNothing(t *testing.T) {
 			}
 		})
 	}
-	ents, _ := os.ReadDir(filepath.Join(tn.dir, "bodies", "tmp"))
-	if len(ents) != 0 {
-		t.Fatalf("temp files left: %d", len(ents))
+	if left := tempFiles(t, tn.dir); len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
 	}
 }
 

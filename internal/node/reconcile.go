@@ -31,7 +31,7 @@ func (n *Node) reconcile() error {
 	}
 	present := make(map[*index.Entry]bool, len(byName))
 	removed := 0
-	err = n.store.Walk(func(name string, size int64) error {
+	err = n.store.Sweep(func(name string, size int64) error {
 		if e, ok := byName[name]; ok && e.Size == size {
 			present[e] = true
 			return nil

@@ -29,7 +29,7 @@ func TestWriteBackUploadsItemSeenBeforeTableUpdate(t *testing.T) {
 	const keys = 10
 	for i := range keys {
 		key := fmt.Sprintf("k%02d", i)
-		tmp, err := tn.store.NewTemp()
+		tmp, err := tn.store.NewTemp(bkt, key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +38,7 @@ func TestWriteBackUploadsItemSeenBeforeTableUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 		gen := newGen()
-		if err := tmp.Commit(bkt, key, gen); err != nil {
+		if err := tmp.Place(bkt, key, gen); err != nil {
 			t.Fatal(err)
 		}
 		tmp.Close()
@@ -46,6 +46,7 @@ func TestWriteBackUploadsItemSeenBeforeTableUpdate(t *testing.T) {
 		info := core.Info{Bucket: bkt, Key: key, Size: int64(len(body)), ETag: tmp.ETag(), ModTime: now, Level: core.LevelBackend}
 		e := index.Entry{Info: info, Gen: gen, State: index.Dirty, Atime: now, Validated: now}
 		var b index.Batch
+		b.SyncBodies()
 		b.Enqueue(&index.Item{Op: index.OpPut, Bucket: bkt, Key: key, Gen: gen, Enqueued: now})
 		b.Put(e)
 

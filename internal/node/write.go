@@ -52,7 +52,7 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 		}
 		defer n.reserved.Add(-size)
 	}
-	tmp, err := n.store.NewTemp()
+	tmp, err := n.store.NewTemp(info.Bucket, info.Key)
 	if err != nil {
 		return core.Info{}, err
 	}
@@ -101,7 +101,9 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 	info.ModTime = time.Now().UTC().Truncate(time.Millisecond)
 
 	gen := newGen()
-	if err := tmp.Commit(info.Bucket, info.Key, gen); err != nil {
+	// The body becomes durable with the index commit below (SyncBodies):
+	// one filesystem sync per group of concurrent PUTs.
+	if err := tmp.Place(info.Bucket, info.Key, gen); err != nil {
 		return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
 	}
 	committed := false
@@ -122,6 +124,7 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 	}
 
 	var b index.Batch
+	b.SyncBodies()
 	var item *index.Item
 	if upload && n.cfg.WriteMode == WriteBack {
 		e.State = index.Dirty

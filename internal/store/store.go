@@ -4,10 +4,11 @@
 //   - A body's path is derived from a SHA-256 of (bucket, key) plus a
 //     generation, never from the key itself, so no key can name a path
 //     outside the store.
-//   - A body becomes visible under its final name only once it is complete
-//     and durable: it is written to tmp/, fsynced, renamed into objects/ and
-//     the directory fsynced. A crash leaves at most stray temp files, which
-//     Open removes.
+//   - A body gets its final name only once it is complete: it is written
+//     to a temp file beside it and renamed. Sync then makes every placed body
+//     durable at once (syncfs), and only then may an index record it; so
+//     a crash leaves stray temp files and bodies no index entry names,
+//     which Sweep and the node's reconciliation remove.
 //   - Each write of a key gets a new generation, so a new body never replaces
 //     an old one in place: the index says which generation is current, and
 //     a reader of the old one keeps reading it until it closes the file.
@@ -30,21 +31,16 @@ import (
 
 // Store is a directory of object bodies. It is safe for concurrent use.
 type Store struct {
-	tmp  string
 	objs string
+	dir  *os.File // the store's directory, for Sync
 }
 
-// Open opens (creating if needed) the store under dir and removes any temp
-// files a previous process left behind.
+// Open opens (creating if needed) the store under dir. Temp files a
+// previous process left behind are removed by Sweep.
 func Open(dir string) (*Store, error) {
-	s := &Store{tmp: filepath.Join(dir, "tmp"), objs: filepath.Join(dir, "objects")}
-	if err := os.RemoveAll(s.tmp); err != nil {
-		return nil, fmt.Errorf("open store: clear temp dir: %w", err)
-	}
-	for _, d := range []string{s.tmp, s.objs} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
-		}
+	s := &Store{objs: filepath.Join(dir, "objects")}
+	if err := os.MkdirAll(s.objs, 0o755); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
 	}
 	for i := 0; i < 256; i++ {
 		if err := os.MkdirAll(filepath.Join(s.objs, fmt.Sprintf("%02x", i)), 0o755); err != nil {
@@ -57,7 +53,27 @@ func Open(dir string) (*Store, error) {
 	if err := syncDir(dir); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.dir = d
 	return s, nil
+}
+
+// Close releases the store's directory handle.
+func (s *Store) Close() error { return s.dir.Close() }
+
+// Sync makes every placed body durable, with their directory entries: one
+// syncfs(2) of the store's filesystem, which costs one journal commit where
+// an fsync per file and per directory would each cost one. It also flushes
+// whatever else is dirty on that filesystem, which a cache disk seldom has
+// much of.
+func (s *Store) Sync() error {
+	if err := syncFS(s.dir); err != nil {
+		return fmt.Errorf("sync store: %w", err)
+	}
+	return nil
 }
 
 // Name returns the file name of a body: hex SHA-256 of bucket, a NUL and
@@ -100,14 +116,22 @@ func (s *Store) RemoveName(name string) error {
 	return nil
 }
 
-// Walk calls fn for every committed body with its file name and size.
-// fn may call RemoveName on the body it is given.
-func (s *Store) Walk(fn func(name string, size int64) error) error {
+// tempPrefix starts the names of bodies being written. They are created in
+// the directory their body goes to, spread like the bodies, so that
+// concurrent writers do not queue on one directory's lock, and renamed
+// within it.
+const tempPrefix = ".tmp-"
+
+// Sweep calls fn for every committed body with its file name and size,
+// and removes the temp files a crashed process left behind. fn may call
+// RemoveName on the body it is given. Call it only while nothing writes
+// to the store (at start-up): it would remove temp files in use.
+func (s *Store) Sweep(fn func(name string, size int64) error) error {
 	for i := 0; i < 256; i++ {
 		dir := filepath.Join(s.objs, fmt.Sprintf("%02x", i))
 		ents, err := os.ReadDir(dir)
 		if err != nil {
-			return fmt.Errorf("walk store: %w", err)
+			return fmt.Errorf("sweep store: %w", err)
 		}
 		for _, e := range ents {
 			info, err := e.Info()
@@ -115,9 +139,18 @@ func (s *Store) Walk(fn func(name string, size int64) error) error {
 				if errors.Is(err, fs.ErrNotExist) {
 					continue
 				}
-				return fmt.Errorf("walk store: %w", err)
+				return fmt.Errorf("sweep store: %w", err)
 			}
-			if !info.Mode().IsRegular() || !strings.Contains(e.Name(), ".") {
+			if !info.Mode().IsRegular() {
+				continue
+			}
+			if strings.HasPrefix(e.Name(), tempPrefix) {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("sweep store: %w", err)
+				}
+				continue
+			}
+			if !strings.Contains(e.Name(), ".") {
 				continue
 			}
 			if err := fn(e.Name(), info.Size()); err != nil {
@@ -132,19 +165,20 @@ func (s *Store) Walk(fn func(name string, size int64) error) error {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // Temp is a body being written. It computes the MD5 and the size of what
-// is written. Close it in every case; Commit makes it permanent first.
+// is written. Close it in every case; Place makes it permanent first.
 type Temp struct {
 	s         *Store
 	f         *os.File
 	md5       hash.Hash
 	n         int64
 	committed bool
-	placed    string // final path after Place
 }
 
-// NewTemp starts a new body in the temp directory.
-func (s *Store) NewTemp() (*Temp, error) {
-	f, err := os.CreateTemp(s.tmp, "body-")
+// NewTemp starts a new body of (bucket, key), in the directory it will be
+// placed in.
+func (s *Store) NewTemp(bucket, key string) (*Temp, error) {
+	name := Name(bucket, key, "")
+	f, err := os.CreateTemp(filepath.Join(s.objs, name[:2]), tempPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("create temp body: %w", err)
 	}
@@ -190,47 +224,18 @@ func (t *Temp) Size() int64 { return t.n }
 func (t *Temp) ETag() string { return hex.EncodeToString(t.md5.Sum(nil)) }
 
 // File is the open body file, for reading back (ReadAt is safe while
-// writing continues). It stays valid after Commit, until Close.
+// writing continues). It stays valid after Place, until Close.
 func (t *Temp) File() *os.File { return t.f }
 
-// Commit makes the body durable under (bucket, key, gen): fsync, rename
-// into place, fsync the directory. The file stays open for reading.
-func (t *Temp) Commit(bucket, key, gen string) error {
-	if err := t.f.Sync(); err != nil {
-		return fmt.Errorf("commit body: sync: %w", err)
-	}
-	dst := t.s.Path(bucket, key, gen)
-	if err := os.Rename(t.f.Name(), dst); err != nil {
-		return fmt.Errorf("commit body: %w", err)
-	}
-	t.committed = true
-	if err := syncDir(filepath.Dir(dst)); err != nil {
-		return fmt.Errorf("commit body: %w", err)
-	}
-	return nil
-}
-
 // Place renames the body into place under (bucket, key, gen) without
-// making it durable: a reader may open it at once, but until Persist returns
-// a crash may lose it. Use it only for a body that exists elsewhere too (a
-// fill from the backend), and record it in the index only after Persist.
+// making it durable: a reader may open it at once, but until Store.Sync
+// returns a crash may lose it, so record it in the index only after that.
 func (t *Temp) Place(bucket, key, gen string) error {
 	dst := t.s.Path(bucket, key, gen)
 	if err := os.Rename(t.f.Name(), dst); err != nil {
 		return fmt.Errorf("place body: %w", err)
 	}
-	t.committed, t.placed = true, dst
-	return nil
-}
-
-// Persist makes a placed body durable: fsync of the file and its directory.
-func (t *Temp) Persist() error {
-	if err := t.f.Sync(); err != nil {
-		return fmt.Errorf("persist body: %w", err)
-	}
-	if err := syncDir(filepath.Dir(t.placed)); err != nil {
-		return fmt.Errorf("persist body: %w", err)
-	}
+	t.committed = true
 	return nil
 }
 

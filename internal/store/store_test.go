@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,7 +25,7 @@ func newTestStore(t *testing.T) (*Store, string) {
 func TestCommitOpenRemove(t *testing.T) {
 	s, _ := newTestStore(t)
 	body := bytes.Repeat([]byte("objstore"), 100_000)
-	tmp, err := s.NewTemp()
+	tmp, err := s.NewTemp("b", "k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,13 +42,16 @@ func TestCommitOpenRemove(t *testing.T) {
 	if _, err := s.Open("b", "k", "g1"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("uncommitted body visible: %v", err)
 	}
-	if err := tmp.Commit("b", "k", "g1"); err != nil {
+	if err := tmp.Place("b", "k", "g1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	// Still readable through the temp handle after commit.
 	buf := make([]byte, 8)
 	if _, err := tmp.File().ReadAt(buf, 8); err != nil || string(buf) != "objstore" {
-		t.Fatalf("read after commit: %q %v", buf, err)
+		t.Fatalf("read after place: %q %v", buf, err)
 	}
 	if err := tmp.Close(); err != nil {
 		t.Fatal(err)
@@ -64,7 +66,7 @@ func TestCommitOpenRemove(t *testing.T) {
 		t.Fatal("body differs")
 	}
 	var names []string
-	if err := s.Walk(func(name string, size int64) error {
+	if err := s.Sweep(func(name string, size int64) error {
 		names = append(names, name)
 		if size != int64(len(body)) {
 			t.Errorf("walk size %d", size)
@@ -87,38 +89,51 @@ func TestCommitOpenRemove(t *testing.T) {
 	}
 }
 
+func temps(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "objects", "*", tempPrefix+"*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func TestAbortedTempLeavesNothing(t *testing.T) {
 	s, dir := newTestStore(t)
-	tmp, err := s.NewTemp()
+	tmp, err := s.NewTemp("b", "k")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmp.Write([]byte("partial"))
+	if len(temps(t, dir)) != 1 {
+		t.Fatal("temp file not beside its body")
+	}
 	if err := tmp.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ents, _ := os.ReadDir(filepath.Join(dir, "tmp"))
-	if len(ents) != 0 {
-		t.Fatalf("temp files left: %v", ents)
+	if left := temps(t, dir); len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
 	}
 }
 
-func TestOpenClearsStaleTemps(t *testing.T) {
+func TestSweepClearsStaleTemps(t *testing.T) {
 	s, dir := newTestStore(t)
-	tmp, _ := s.NewTemp()
+	tmp, _ := s.NewTemp("b", "k")
 	tmp.Write([]byte("crash mid-write"))
 	// Simulate a crash: the file is never closed or removed.
-	if _, err := Open(dir); err != nil {
+	s2, err := Open(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ents, _ := os.ReadDir(filepath.Join(dir, "tmp"))
-	if len(ents) != 0 {
-		t.Fatalf("stale temp files survived Open: %v", ents)
-	}
 	n := 0
-	s.Walk(func(string, int64) error { n++; return nil })
+	if err := s2.Sweep(func(string, int64) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if n != 0 {
-		t.Fatalf("walk found %d bodies", n)
+		t.Fatalf("sweep found %d bodies", n)
+	}
+	if left := temps(t, dir); len(left) != 0 {
+		t.Fatalf("stale temp files survived Sweep: %v", left)
 	}
 }
 
@@ -141,7 +156,7 @@ func FuzzPath(f *testing.F) {
 	for _, k := range []string{"a", "../../etc/passwd", "/abs", "a/../../b", "..", ".", "\x00", "dir/", "ünïcödé/ключ", strings.Repeat("x", 1024)} {
 		f.Add("bucket", k)
 	}
-	s := &Store{objs: "/data/objects", tmp: "/data/tmp"}
+	s := &Store{objs: "/data/objects"}
 	f.Fuzz(func(t *testing.T, bucket, key string) {
 		p := s.Path(bucket, key, "01GEN")
 		if filepath.Dir(filepath.Dir(p)) != s.objs {
