@@ -52,6 +52,7 @@ func (n *Node) flushAtimes(ctx context.Context) {
 		objs := dirty[i:min(i+batch, len(dirty))]
 		unlock := n.lockKeys(objs)
 		var b index.Batch
+		b.SyncBodies() // a fill not yet recorded may be among them
 		for _, o := range objs {
 			if n.lookup(o.e.Bucket, o.e.Key) != o {
 				continue

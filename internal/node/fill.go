@@ -141,7 +141,7 @@ func (f *fill) run(ctx context.Context, bucket, key, ifNoneMatch string) {
 
 	err = f.copy(obj.Body)
 	if err == nil {
-		err = f.commit(ctx)
+		err = f.commit()
 	}
 	f.end(err) // a no-op if commit ended it already
 }
@@ -183,54 +183,34 @@ func (f *fill) copy(body io.Reader) error {
 // commit makes the fetched body the cached copy, unless the key changed
 // since the fill started or there is no room (then the readers are served
 // and nothing is kept). It ends the fill for its readers as soon as the
-// body is in place and in the table, before making it durable: a fill is a
-// copy of what the backend holds, so a crash before it is durable loses
-// nothing (reconciliation removes the body, never recorded in the index),
-// and the client's latency does not include the fsyncs.
-func (f *fill) commit(ctx context.Context) error {
+// body is in place and in the table; recording it in the index is left to
+// the recorder (see record.go), off the client's path: a fill is a copy of
+// what the backend holds, so a crash before it is recorded loses nothing.
+func (f *fill) commit() error {
 	n, info := f.n, f.info
 	if err := n.reserve(info.Size); err != nil {
 		n.log.Info("not caching fetched object", "bucket", info.Bucket, "key", info.Key, "err", err)
 		return nil
 	}
 	defer n.reserved.Add(-info.Size)
-	// The key's lock is held until the index agrees with the table: no
-	// put, eviction or access-time flush of this key comes in between.
 	mu := n.keyLock(info.Bucket, info.Key)
 	mu.Lock()
-	defer mu.Unlock()
 	if n.lookup(info.Bucket, info.Key) != f.prev {
+		mu.Unlock()
 		return nil
 	}
 	gen := newGen()
 	if err := f.tmp.Place(info.Bucket, info.Key, gen); err != nil {
+		mu.Unlock()
 		n.log.Warn("cache fetched object", "bucket", info.Bucket, "key", info.Key, "err", err)
 		return nil
 	}
 	now := time.Now().UTC()
 	e := index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: now, Validated: now}
-	n.apply(f.prev, &e)
+	o := n.apply(f.prev, &e)
+	mu.Unlock()
 	f.end(nil)
-
-	var b index.Batch
-	b.SyncBodies()
-	b.Put(e)
-	if err := n.db.Commit(ctx, &b); err != nil {
-		// Undo in memory what the index does not hold: the previous entry
-		// without its body, whose file apply removed (as reconciliation
-		// would make it after a restart).
-		n.log.Warn("cache fetched object", "bucket", info.Bucket, "key", info.Key, "err", err)
-		var back *index.Entry
-		if f.prev != nil {
-			pe := f.prev.e
-			if pe.State == index.Clean || pe.State == index.Dirty {
-				pe.State, pe.Gen = index.Evicted, ""
-			}
-			back = &pe
-		}
-		n.apply(n.lookup(info.Bucket, info.Key), back)
-		return nil
-	}
+	n.toRecord(o) // after unlocking: the recorder takes the key's lock
 	n.kickEvictIfHigh()
 	return nil
 }

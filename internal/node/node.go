@@ -35,8 +35,9 @@ type Node struct {
 	locks [256]sync.Mutex // per-key write locks, by hash of the key
 	seed  maphash.Seed
 
-	fillMu sync.Mutex
-	fills  map[string]*fill
+	fillMu  sync.Mutex
+	fills   map[string]*fill
+	records chan *object // fills to record in the index, see record.go
 
 	dirtyMu sync.Mutex
 	dirty   map[string]*object // objects not yet in the backend, by table key
@@ -109,6 +110,7 @@ func Open(cfg Config) (*Node, error) {
 		objects: make(map[string]*object),
 		seed:    maphash.MakeSeed(),
 		fills:   make(map[string]*fill),
+		records: make(chan *object, recordQueue),
 		dirty:   make(map[string]*object),
 		evictC:  make(chan struct{}, 1),
 		ctx:     ctx, cancel: cancel,
@@ -137,10 +139,11 @@ func Open(cfg Config) (*Node, error) {
 		st.Close()
 		return nil, fmt.Errorf("open node: %w", err)
 	}
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.evictLoop()
 	go n.atimeLoop()
 	go n.sweepLoop()
+	go n.recordLoop()
 	n.kickEvict()
 	return n, nil
 }
@@ -214,7 +217,7 @@ func (n *Node) publish(ctx context.Context, b *index.Batch, changes ...change) e
 	return nil
 }
 
-func (n *Node) apply(old *object, e *index.Entry) {
+func (n *Node) apply(old *object, e *index.Entry) *object {
 	var no *object
 	var k string
 	if e != nil {
@@ -248,6 +251,7 @@ func (n *Node) apply(old *object, e *index.Entry) {
 			n.log.Warn("remove replaced body", "bucket", old.e.Bucket, "key", old.e.Key, "err", err)
 		}
 	}
+	return no
 }
 
 // lockKeys locks the keyLocks of several objects, each stripe once and in
