@@ -118,7 +118,7 @@ func (f *fill) run(ctx context.Context, bucket, key, ifNoneMatch string) {
 	obj, err := n.backend.Get(ctx, bucket, key, backend.GetOptions{IfNoneMatch: ifNoneMatch})
 	n.backendCall("get", err)
 	if err == nil {
-		f.tmp, err = n.store.NewTemp(bucket, key)
+		f.tmp, err = n.store.NewTemp()
 		if err != nil {
 			obj.Body.Close()
 		}

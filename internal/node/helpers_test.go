@@ -192,12 +192,18 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// tempFiles lists the bodies being written under a node's data dir.
-func tempFiles(t *testing.T, dataDir string) []string {
+// tempFiles lists the partial bodies (temp files holding bytes) of a node.
+func tempFiles(t *testing.T, n *Node) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dataDir, "bodies", "objects", "*", ".tmp-*"))
+	ts, err := n.store.Temps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	var out []string
+	for name, size := range ts {
+		if size > 0 {
+			out = append(out, name)
+		}
+	}
+	return out
 }

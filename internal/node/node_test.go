@@ -133,7 +133,7 @@ func TestClientHangupMidMissLeavesNothing(t *testing.T) {
 		return len(tn.fills) == 0
 	})
 	eventually(t, "temp removed", func() bool {
-		return len(tempFiles(t, tn.dir)) == 0
+		return len(tempFiles(t, tn.Node)) == 0
 	})
 	if o := tn.lookup(bkt, "k"); o != nil {
 		t.Fatalf("partial object recorded: %+v", o.e)
@@ -205,7 +205,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 			}
 		})
 	}
-	if left := tempFiles(t, tn.dir); len(left) != 0 {
+	if left := tempFiles(t, tn.Node); len(left) != 0 {
 		t.Fatalf("temp files left: %v", left)
 	}
 }

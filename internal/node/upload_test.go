@@ -29,7 +29,7 @@ func TestWriteBackUploadsItemSeenBeforeTableUpdate(t *testing.T) {
 	const keys = 10
 	for i := range keys {
 		key := fmt.Sprintf("k%02d", i)
-		tmp, err := tn.store.NewTemp(bkt, key)
+		tmp, err := tn.store.NewTemp()
 		if err != nil {
 			t.Fatal(err)
 		}

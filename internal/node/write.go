@@ -52,7 +52,7 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 		}
 		defer n.reserved.Add(-size)
 	}
-	tmp, err := n.store.NewTemp(info.Bucket, info.Key)
+	tmp, err := n.store.NewTemp()
 	if err != nil {
 		return core.Info{}, err
 	}

@@ -5,10 +5,10 @@
 //     generation, never from the key itself, so no key can name a path
 //     outside the store.
 //   - A body gets its final name only once it is complete: it is written
-//     to a temp file beside it and renamed. Sync then makes every placed body
-//     durable at once (syncfs), and only then may an index record it; so
-//     a crash leaves stray temp files and bodies no index entry names,
-//     which Sweep and the node's reconciliation remove.
+//     to a temp file in spare/ and renamed. Sync then makes every placed
+//     body durable at once (syncfs), and only then may an index record it;
+//     so a crash leaves stray temp files, which Open removes, and bodies no
+//     index entry names, which the node's reconciliation removes.
 //   - Each write of a key gets a new generation, so a new body never replaces
 //     an old one in place: the index says which generation is current, and
 //     a reader of the old one keeps reading it until it closes the file.
@@ -27,20 +27,44 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Store is a directory of object bodies. It is safe for concurrent use.
 type Store struct {
-	objs string
-	dir  *os.File // the store's directory, for Sync
+	objs  string
+	spare string   // empty files made ahead, see spares
+	dir   *os.File // the store's directory, for Sync
+
+	spares chan *os.File
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
 }
 
-// Open opens (creating if needed) the store under dir. Temp files a
-// previous process left behind are removed by Sweep.
+// spareFiles is how many empty files the store keeps ready for new bodies.
+// Creating a file is the costliest step of writing a small body (a
+// directory and inode update, well over the write itself on some
+// filesystems); a goroutine does it ahead, off the requests' path.
+const spareFiles = 64
+
+// Open opens (creating if needed) the store under dir, removing the temp
+// files a previous process left behind. Close it to stop its goroutine.
 func Open(dir string) (*Store, error) {
-	s := &Store{objs: filepath.Join(dir, "objects")}
-	if err := os.MkdirAll(s.objs, 0o755); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+	s := &Store{
+		objs: filepath.Join(dir, "objects"), spare: filepath.Join(dir, "spare"),
+		spares: make(chan *os.File, spareFiles), stop: make(chan struct{}),
+	}
+	// Older versions kept temp files in tmp/.
+	for _, d := range []string{s.spare, filepath.Join(dir, "tmp")} {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("open store: clear temp files: %w", err)
+		}
+	}
+	for _, d := range []string{s.objs, s.spare} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
 	}
 	for i := 0; i < 256; i++ {
 		if err := os.MkdirAll(filepath.Join(s.objs, fmt.Sprintf("%02x", i)), 0o755); err != nil {
@@ -58,11 +82,57 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.dir = d
+	s.wg.Add(1)
+	go s.makeSpares()
 	return s, nil
 }
 
-// Close releases the store's directory handle.
-func (s *Store) Close() error { return s.dir.Close() }
+// Close stops making spare files, removes them and releases the store's
+// directory. Safe to call twice.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.stop)
+		s.wg.Wait()
+		for {
+			select {
+			case f := <-s.spares:
+				f.Close()
+				os.Remove(f.Name())
+				continue
+			default:
+			}
+			break
+		}
+		err = s.dir.Close()
+	})
+	return err
+}
+
+// makeSpares keeps the spare channel full.
+func (s *Store) makeSpares() {
+	defer s.wg.Done()
+	for {
+		f, err := os.CreateTemp(s.spare, "s-")
+		if err != nil {
+			// A full or failing disk: NewTemp reports it to a writer; try
+			// again later.
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(time.Second):
+				continue
+			}
+		}
+		select {
+		case s.spares <- f:
+		case <-s.stop:
+			f.Close()
+			os.Remove(f.Name())
+			return
+		}
+	}
+}
 
 // Sync makes every placed body durable, with their directory entries: one
 // syncfs(2) of the store's filesystem, which costs one journal commit where
@@ -116,16 +186,8 @@ func (s *Store) RemoveName(name string) error {
 	return nil
 }
 
-// tempPrefix starts the names of bodies being written. They are created in
-// the directory their body goes to, spread like the bodies, so that
-// concurrent writers do not queue on one directory's lock, and renamed
-// within it.
-const tempPrefix = ".tmp-"
-
-// Sweep calls fn for every committed body with its file name and size,
-// and removes the temp files a crashed process left behind. fn may call
-// RemoveName on the body it is given. Call it only while nothing writes
-// to the store (at start-up): it would remove temp files in use.
+// Sweep calls fn for every placed body with its file name and size. fn may
+// call RemoveName on the body it is given.
 func (s *Store) Sweep(fn func(name string, size int64) error) error {
 	for i := 0; i < 256; i++ {
 		dir := filepath.Join(s.objs, fmt.Sprintf("%02x", i))
@@ -141,16 +203,7 @@ func (s *Store) Sweep(fn func(name string, size int64) error) error {
 				}
 				return fmt.Errorf("sweep store: %w", err)
 			}
-			if !info.Mode().IsRegular() {
-				continue
-			}
-			if strings.HasPrefix(e.Name(), tempPrefix) {
-				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("sweep store: %w", err)
-				}
-				continue
-			}
-			if !strings.Contains(e.Name(), ".") {
+			if !info.Mode().IsRegular() || !strings.Contains(e.Name(), ".") {
 				continue
 			}
 			if err := fn(e.Name(), info.Size()); err != nil {
@@ -174,15 +227,34 @@ type Temp struct {
 	committed bool
 }
 
-// NewTemp starts a new body of (bucket, key), in the directory it will be
-// placed in.
-func (s *Store) NewTemp(bucket, key string) (*Temp, error) {
-	name := Name(bucket, key, "")
-	f, err := os.CreateTemp(filepath.Join(s.objs, name[:2]), tempPrefix)
+// NewTemp starts a new body, in a spare file when one is ready.
+func (s *Store) NewTemp() (*Temp, error) {
+	select {
+	case f := <-s.spares:
+		return &Temp{s: s, f: f, md5: md5.New()}, nil
+	default:
+	}
+	f, err := os.CreateTemp(s.spare, "s-")
 	if err != nil {
 		return nil, fmt.Errorf("create temp body: %w", err)
 	}
 	return &Temp{s: s, f: f, md5: md5.New()}, nil
+}
+
+// Temps lists the files of bodies being written (or left by a crash until
+// the next Open), with their sizes; spare files are empty.
+func (s *Store) Temps() (map[string]int64, error) {
+	ents, err := os.ReadDir(s.spare)
+	if err != nil {
+		return nil, fmt.Errorf("list temp bodies: %w", err)
+	}
+	out := make(map[string]int64, len(ents))
+	for _, e := range ents {
+		if info, err := e.Info(); err == nil {
+			out[e.Name()] = info.Size()
+		}
+	}
+	return out, nil
 }
 
 // Write appends p to the body.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,13 +20,14 @@ func newTestStore(t *testing.T) (*Store, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s, dir
 }
 
 func TestCommitOpenRemove(t *testing.T) {
 	s, _ := newTestStore(t)
 	body := bytes.Repeat([]byte("objstore"), 100_000)
-	tmp, err := s.NewTemp("b", "k")
+	tmp, err := s.NewTemp()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,41 +91,53 @@ func TestCommitOpenRemove(t *testing.T) {
 	}
 }
 
-func temps(t *testing.T, dir string) []string {
+// partial lists the temp files that hold bytes: partial bodies. Empty
+// spare files do not count.
+func partial(t *testing.T, s *Store) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, "objects", "*", tempPrefix+"*"))
+	ts, err := s.Temps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	var out []string
+	for name, size := range ts {
+		if size > 0 {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func TestAbortedTempLeavesNothing(t *testing.T) {
-	s, dir := newTestStore(t)
-	tmp, err := s.NewTemp("b", "k")
+	s, _ := newTestStore(t)
+	tmp, err := s.NewTemp()
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmp.Write([]byte("partial"))
-	if len(temps(t, dir)) != 1 {
-		t.Fatal("temp file not beside its body")
+	if len(partial(t, s)) != 1 {
+		t.Fatal("temp file not listed")
 	}
 	if err := tmp.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if left := temps(t, dir); len(left) != 0 {
+	if left := partial(t, s); len(left) != 0 {
 		t.Fatalf("temp files left: %v", left)
 	}
 }
 
-func TestSweepClearsStaleTemps(t *testing.T) {
+func TestOpenClearsStaleTemps(t *testing.T) {
 	s, dir := newTestStore(t)
-	tmp, _ := s.NewTemp("b", "k")
+	tmp, _ := s.NewTemp()
 	tmp.Write([]byte("crash mid-write"))
 	// Simulate a crash: the file is never closed or removed.
 	s2, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	defer s2.Close()
+	if left := partial(t, s2); len(left) != 0 {
+		t.Fatalf("stale temp files survived Open: %v", left)
 	}
 	n := 0
 	if err := s2.Sweep(func(string, int64) error { n++; return nil }); err != nil {
@@ -132,8 +146,21 @@ func TestSweepClearsStaleTemps(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("sweep found %d bodies", n)
 	}
-	if left := temps(t, dir); len(left) != 0 {
-		t.Fatalf("stale temp files survived Sweep: %v", left)
+}
+
+func TestCloseRemovesSpares(t *testing.T) {
+	s, dir := newTestStore(t)
+	tmp, _ := s.NewTemp() // waits for nothing: makes one if none is ready
+	tmp.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dir, "spare"))
+	if len(ents) != 0 {
+		t.Fatalf("%d spare files left after Close", len(ents))
 	}
 }
 
