@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	cfg, err := parseServe(args, getenv)
 	if err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		// The heap is small next to what it serves (the index and buffers):
+		// collect less often, for about 5% more hits per CPU; GOGC wins.
+		debug.SetGCPercent(200)
 	}
 	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {

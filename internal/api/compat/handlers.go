@@ -149,9 +149,9 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 		return errRange
 	}
 	cw := &objhttp.Counter{ResponseWriter: w}
-	end := cork.Begin(w, r)
+	c := cork.Begin(w, r)
 	err = objhttp.Write(cw, r, o, d)
-	end()
+	c.End()
 	a.cfg.Node.AddServed(obj.Source, cw.N)
 	if err != nil {
 		// The status is sent: all that is left is to cut the response short.

@@ -5,8 +5,8 @@
 // response is written and uncorking it at the end sends headers and body
 // together.
 //
-// Use: give http.Server ConnContext, then call Begin in a handler and the
-// returned func once the response is written. Outside Linux, or on a
+// Use: give http.Server ConnContext, then call Begin in a handler and End
+// on what it returns once the response is written. Outside Linux, or on a
 // connection that is not TCP, both do nothing.
 package cork
 
@@ -30,15 +30,28 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// Begin corks the request's connection and returns the function that
-// flushes w and uncorks it. Call that before the handler returns.
-func Begin(w http.ResponseWriter, r *http.Request) (end func()) {
+// Cork is a corked connection; End uncorks it.
+type Cork struct {
+	rc syscall.RawConn
+	w  http.ResponseWriter
+}
+
+// Begin corks the request's connection. Call End before the handler
+// returns.
+func Begin(w http.ResponseWriter, r *http.Request) Cork {
 	rc, ok := r.Context().Value(connKey{}).(syscall.RawConn)
 	if !ok || !setCork(rc, 1) {
-		return func() {}
+		return Cork{}
 	}
-	return func() {
-		http.NewResponseController(w).Flush()
-		setCork(rc, 0)
+	return Cork{rc: rc, w: w}
+}
+
+// End flushes the response and uncorks the connection, which sends what
+// the cork held back.
+func (c Cork) End() {
+	if c.rc == nil {
+		return
 	}
+	http.NewResponseController(c.w).Flush()
+	setCork(c.rc, 0)
 }

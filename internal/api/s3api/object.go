@@ -86,9 +86,9 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 		}
 	}
 	cw := &objhttp.Counter{ResponseWriter: w}
-	end := cork.Begin(w, r)
+	c := cork.Begin(w, r)
 	err := objhttp.Write(cw, r, o, d)
-	end()
+	c.End()
 	a.cfg.Node.AddServed(obj.Source, cw.N)
 	if err != nil {
 		a.log.Warn("body cut short", "bucket", rq.bucket, "key", rq.key, "err", err)
