@@ -40,6 +40,7 @@ KEEP=${BENCH_KEEP:-}
 
 # Targets.
 HIT_MIN=0.80        # objstore hit GET req/s ≥ HIT_MIN × nginx
+S3_MIN=0.90         # S3 API (SigV4-signed) hit GET req/s ≥ S3_MIN × /api/v1
 MISS_MAX=1.20       # objstore miss p50 ≤ MISS_MAX × direct S3 GET p50
 THROUGH_MIN=0.70    # write-through PUT/s ≥ THROUGH_MIN × direct S3 PUT/s
 BACK_MIN=3000       # write-back PUT/s ≥ BACK_MIN
@@ -244,7 +245,8 @@ wait_up nginx "$NGINX_URL/obj-4k"
 # fake S3, its data in $T/objstore-NAME.
 start_objstore() {
 	start "objstore-$1" "$T/bin/objstore" serve --data-dir "$T/objstore-$1" --listen "127.0.0.1:$3" \
-		--backend "$BACKEND" --write-mode "$2" --cache-size 8GiB --log-level info
+		--backend "$BACKEND" --write-mode "$2" --cache-size 8GiB --log-level info \
+		--access-key bench --secret-key bench-secret
 	wait_up "objstore-$1" "http://127.0.0.1:$3/readyz"
 }
 start_objstore through through "$OBJ_PORT"
@@ -301,14 +303,26 @@ for size in 4k 1m; do
 	curl -sf -o "$T/nginx-$size.body" "$NGINX_URL/obj-$size" || die "nginx: get obj-$size failed"
 	cmp -s "$T/nginx-$size.body" "$T/www/obj-$size" || die "nginx returned other bytes for obj-$size"
 done
+# The same objects through the S3 API: wrk sends presigned GETs (the
+# benchmark's credentials, valid an hour), so every request's SigV4
+# signature is verified.
+declare -A S3GET
+for size in 4k 1m; do
+	S3GET[$size]=$("$LOAD" -mode presign -url "$OBJ_URL" -bucket "$BUCKET" -prefix "hit-$size") || die "presign hit-$size failed"
+	curl -sf -D "$T/s3-$size.headers" -o "$T/s3-$size.body" "${S3GET[$size]}" || die "S3 GET hit-$size failed"
+	grep -qi '^X-Objstore-Cache: HIT' "$T/s3-$size.headers" || die "S3 GET hit-$size was not a local hit"
+	cmp -s "$T/s3-$size.body" "$T/www/obj-$size" || die "the S3 API returned other bytes for hit-$size"
+done
 for r in $(seq "$ROUNDS"); do
 	for size in 4k 1m; do
-		log "round $r/$ROUNDS: GET $size hit, nginx then objstore (wrk -t$THREADS -c$CONNS -d${DURATION}s)"
+		log "round $r/$ROUNDS: GET $size hit, nginx, /api/v1 and S3 (wrk -t$THREADS -c$CONNS -d${DURATION}s)"
 		# (A failure inside $(...) stops the script only from an assignment.)
 		rps=$(wrk_rps "$NGINX_URL/obj-$size" "$T/wrk-nginx-$size-$r.txt")
 		add "nginx-$size" "$rps"
 		rps=$(wrk_rps "$OBJ_URL/api/v1/get/hit-$size" "$T/wrk-objstore-$size-$r.txt")
 		add "hit-$size" "$rps"
+		rps=$(wrk_rps "${S3GET[$size]}" "$T/wrk-s3-$size-$r.txt")
+		add "s3-$size" "$rps"
 	done
 done
 stop nginx
@@ -394,6 +408,8 @@ echo
 printf '%-34s %-13s %-20s %-7s %-9s %s\n' benchmark objstore reference ratio target result
 row "GET 4KiB hit (req/s)" "$(fmt0 "$(best hit-4k max)")" "$(fmt0 "$(best nginx-4k max)")" nginx ">=" "$HIT_MIN"
 row "GET 1MiB hit (req/s)" "$(fmt0 "$(best hit-1m max)")" "$(fmt0 "$(best nginx-1m max)")" nginx ">=" "$HIT_MIN"
+row "S3 GET 4KiB hit, SigV4 (req/s)" "$(fmt0 "$(best s3-4k max)")" "$(fmt0 "$(best hit-4k max)")" /api/v1 ">=" "$S3_MIN"
+row "S3 GET 1MiB hit, SigV4 (req/s)" "$(fmt0 "$(best s3-1m max)")" "$(fmt0 "$(best hit-1m max)")" /api/v1 ">=" "$S3_MIN"
 row "GET 4KiB miss p50 (ms)" "$(fmt3 "$(best miss min)")" "$(fmt3 "$(best direct-get min)")" direct "<=" "$MISS_MAX"
 row "PUT 4KiB write-through (req/s)" "$(fmt0 "$(best put-through max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$THROUGH_MIN"
 row "PUT 4KiB write-back (req/s)" "$(fmt0 "$(best put-back max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$BACK_MIN" absolute
@@ -402,6 +418,7 @@ for r in $(seq "$ROUNDS"); do
 	echo "round $r (objstore | reference):"
 	printf '  GET 4KiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-4k "$r")")" "$(fmt0 "$(word nginx-4k "$r")")"
 	printf '  GET 1MiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-1m "$r")")" "$(fmt0 "$(word nginx-1m "$r")")"
+	printf '  S3 GET hit req/s           4KiB %s, 1MiB %s\n' "$(fmt0 "$(word s3-4k "$r")")" "$(fmt0 "$(word s3-1m "$r")")"
 	printf '  GET 4KiB ms p50/p90/p99    miss %s | direct %s\n' "$(lat "miss-$r")" "$(lat "direct-get-$r")"
 	printf '  PUT 4KiB req/s             through %s, back %s | direct %s\n' \
 		"$(fmt0 "$(word put-through "$r")")" "$(fmt0 "$(word put-back "$r")")" "$(fmt0 "$(word direct-put "$r")")"

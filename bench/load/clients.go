@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -111,6 +112,23 @@ func newS3(ctx context.Context, c options) (*s3Client, error) {
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
 	return &s3Client{client: client, bucket: c.bucket}, nil
+}
+
+// presignGet returns a presigned GET URL of key in c.bucket at objstore's
+// S3 API (c.url), signed with the benchmark's credentials.
+func presignGet(ctx context.Context, c options, key string) (string, error) {
+	c.endpoint = c.url
+	s, err := newS3(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	req, err := s3.NewPresignClient(s.client).PresignGetObject(ctx,
+		&s3.GetObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(key)},
+		s3.WithPresignExpires(time.Hour))
+	if err != nil {
+		return "", fmt.Errorf("presign %s: %w", key, err)
+	}
+	return req.URL, nil
 }
 
 func (s *s3Client) get(ctx context.Context, key string, size int) error {

@@ -13,6 +13,8 @@
 //	            through from the backend
 //	direct-get  S3 GetObject of each seeded key once: the same read without
 //	            objstore
+//	presign     print a presigned S3 GET URL of key -prefix in -bucket at
+//	            {url} (objstore's S3 API), valid for an hour
 //	put         POST {url}/api/v1/put of -size bytes under a new key each
 //	            time, from -c workers for -warmup then -duration
 //	direct-put  S3 PutObject of the same, straight to the backend
@@ -67,7 +69,7 @@ type options struct {
 func run(ctx context.Context, args []string) error {
 	var c options
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.StringVar(&c.mode, "mode", "", "`mode`: seed, miss, direct-get, put or direct-put")
+	fs.StringVar(&c.mode, "mode", "", "`mode`: seed, miss, direct-get, put, direct-put or presign")
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:10999", "objstore's base `URL` (miss, put)")
 	fs.StringVar(&c.endpoint, "endpoint", "http://127.0.0.1:9000", "the S3 server's base `URL` (seed, direct-get, direct-put)")
 	fs.StringVar(&c.bucket, "bucket", "bench", "S3 `bucket` (seed, direct-get, direct-put)")
@@ -131,8 +133,17 @@ func run(ctx context.Context, args []string) error {
 		res = runTimed(ctx, c.conc, c.warmup, c.duration, func(ctx context.Context, w, i int) error {
 			return s.put(ctx, fmt.Sprintf("%s%d/%d", c.prefix, w, i), body)
 		})
+	case "presign":
+		// A presigned URL lets wrk send SigV4-signed GETs: objstore
+		// verifies the signature of every one of them.
+		u, err := presignGet(ctx, c, c.prefix)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Println(u)
+		return err
 	default:
-		return fmt.Errorf("unknown -mode %q: want seed, miss, direct-get, put or direct-put", c.mode)
+		return fmt.Errorf("unknown -mode %q: want seed, miss, direct-get, put, direct-put or presign", c.mode)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
