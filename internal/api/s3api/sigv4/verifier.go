@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -14,6 +15,29 @@ import (
 // concurrent use.
 type Verifier struct {
 	cfg Config
+	// keys caches signing keys by secret, date and region: deriving one
+	// takes four HMACs, and a client signs with the same key all day.
+	keys sync.Map // keyID → []byte
+}
+
+type keyID struct{ secret, date, region string }
+
+// signingKey returns the signing key of secret for date and region.
+func (v *Verifier) signingKey(secret, date, region string) []byte {
+	id := keyID{secret, date, region}
+	if k, ok := v.keys.Load(id); ok {
+		return k.([]byte)
+	}
+	k := signingKey(secret, date, region)
+	// Keys of past days are of no more use: keep the cache small.
+	v.keys.Range(func(old, _ any) bool {
+		if old.(keyID).date != date {
+			v.keys.Delete(old)
+		}
+		return true
+	})
+	v.keys.Store(id, k)
+	return k
 }
 
 // NewVerifier returns a Verifier, or an error if cfg is invalid
@@ -343,7 +367,7 @@ func (v *Verifier) checkSignature(r *http.Request, sr *signedRequest, skip strin
 	}
 	creq := canonicalRequest(r.Method, uri, query, canonicalHeaders(r, sr.signed), sr.signed, sr.payload)
 	sts := sr.sc.stringToSign(creq)
-	sr.sc.key = signingKey(secret, sr.sc.date, sr.sc.region)
+	sr.sc.key = v.signingKey(secret, sr.sc.date, sr.sc.region)
 	if want := sr.sc.sign(sts); !signatureEqual(want, sr.signature) {
 		return ErrSignatureDoesNotMatch.with("").
 			detail("AWSAccessKeyId", sr.accessKey).
