@@ -38,6 +38,20 @@ type Object struct {
 	close   func()
 }
 
+// CacheStatus says how the read was served, for the X-Objstore-Cache
+// header: HIT, MISS, PEER or STALE.
+func (o *Object) CacheStatus() string {
+	switch {
+	case o.Stale:
+		return "STALE"
+	case o.Source == FromBackend:
+		return "MISS"
+	case o.Source == FromPeer:
+		return "PEER"
+	}
+	return "HIT"
+}
+
 // Close releases the object's resources.
 func (o *Object) Close() { o.close() }
 

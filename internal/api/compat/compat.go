@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/objstore/objstore/internal/api/objhttp"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/node"
 )
@@ -173,9 +174,9 @@ func statusOf(err error) int {
 		errors.Is(err, core.ErrMetaTooLarge), errors.Is(err, core.ErrIncompleteBody),
 		errors.Is(err, core.ErrInvalidBucket), errors.Is(err, core.ErrBadDigest):
 		return http.StatusBadRequest
-	case errors.Is(err, errPrecondition):
+	case errors.Is(err, objhttp.ErrPreconditionFailed):
 		return http.StatusPreconditionFailed
-	case errors.Is(err, errRange):
+	case errors.Is(err, objhttp.ErrRangeNotSatisfiable):
 		return http.StatusRequestedRangeNotSatisfiable
 	case errors.Is(err, core.ErrInsufficientStorage):
 		return http.StatusInsufficientStorage

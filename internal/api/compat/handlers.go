@@ -13,7 +13,6 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/objstore/objstore/internal/api/cork"
 	"github.com/objstore/objstore/internal/api/objhttp"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/node"
@@ -121,50 +120,20 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	defer obj.Close()
 	h := w.Header()
 	setMetaHeaders(h, obj.Info, obj.Source)
-	switch {
-	case obj.Stale:
-		h.Set("X-Objstore-Cache", "STALE")
-	case obj.Source == node.FromBackend:
-		h.Set("X-Objstore-Cache", "MISS")
-	case obj.Source == node.FromPeer:
-		h.Set("X-Objstore-Cache", "PEER")
-	default:
-		h.Set("X-Objstore-Cache", "HIT")
-	}
+	h.Set("X-Objstore-Cache", obj.CacheStatus())
 	h.Set("Content-Type", contentType(obj.Name, obj.ContentType))
 	for k, v := range obj.Header {
 		h.Set(k, v)
 	}
-	o := objhttp.Object{ETag: obj.ETag, ModTime: obj.ModTime, Size: obj.Size, Content: obj.Content}
-	d := objhttp.Decide(r, o)
-	switch d.Status {
-	case http.StatusNotModified:
-		objhttp.NotModified(h, o)
-		w.WriteHeader(d.Status)
-		return nil
-	case http.StatusPreconditionFailed:
-		return errPrecondition
-	case http.StatusRequestedRangeNotSatisfiable:
-		objhttp.NotSatisfiable(h, obj.Size)
-		return errRange
-	}
-	cw := &objhttp.Counter{ResponseWriter: w}
-	c := cork.Begin(w, r)
-	err = objhttp.Write(cw, r, o, d)
-	c.End()
-	a.cfg.Node.AddServed(obj.Source, cw.N)
-	if err != nil {
+	n, err := objhttp.Serve(w, r, objhttp.Object{ETag: obj.ETag, ModTime: obj.ModTime, Size: obj.Size, Content: obj.Content}, nil)
+	a.cfg.Node.AddServed(obj.Source, n)
+	if err != nil && !errors.Is(err, objhttp.ErrPreconditionFailed) && !errors.Is(err, objhttp.ErrRangeNotSatisfiable) {
 		// The status is sent: all that is left is to cut the response short.
 		a.log.Warn("body cut short", "key", key, "err", err)
+		return nil
 	}
-	return nil
+	return err
 }
-
-// Errors of conditional and range requests, answered with their status.
-var (
-	errPrecondition = errors.New("precondition failed")
-	errRange        = errors.New("requested range not satisfiable")
-)
 
 func (a *API) meta(w http.ResponseWriter, r *http.Request) error {
 	key, err := keyOf(r)

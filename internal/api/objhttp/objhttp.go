@@ -11,12 +11,15 @@
 package objhttp
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/objstore/objstore/internal/api/cork"
 )
 
 // Object is what the package needs to know of an object.
@@ -187,6 +190,43 @@ func Write(w http.ResponseWriter, r *http.Request, o Object, d Decision) error {
 	// A LimitedReader of an *os.File still reaches sendfile.
 	_, err := io.Copy(w, io.LimitReader(o.Content, d.Length))
 	return err
+}
+
+// Outcomes of Serve that an API answers in its own format.
+var (
+	ErrPreconditionFailed  = errors.New("precondition failed")
+	ErrRangeNotSatisfiable = errors.New("requested range not satisfiable")
+)
+
+// Serve answers a GET or HEAD of o. It writes a 304 itself, and a 200 or
+// 206 with the body (the socket corked, so that headers and body leave
+// together). For a failed precondition or an unsatisfiable range it writes
+// nothing and returns ErrPreconditionFailed or ErrRangeNotSatisfiable (with
+// Content-Range set) for the API to answer. before, if not nil, is called
+// with the decision before a 200 or 206 is written, to add headers. Serve
+// returns the body bytes written; another error came after the status was
+// sent and only cut the body short.
+func Serve(w http.ResponseWriter, r *http.Request, o Object, before func(Decision)) (int64, error) {
+	d := Decide(r, o)
+	switch d.Status {
+	case http.StatusNotModified:
+		NotModified(w.Header(), o)
+		w.WriteHeader(d.Status)
+		return 0, nil
+	case http.StatusPreconditionFailed:
+		return 0, ErrPreconditionFailed
+	case http.StatusRequestedRangeNotSatisfiable:
+		NotSatisfiable(w.Header(), o.Size)
+		return 0, ErrRangeNotSatisfiable
+	}
+	if before != nil {
+		before(d)
+	}
+	cw := &Counter{ResponseWriter: w}
+	c := cork.Begin(w, r)
+	err := Write(cw, r, o, d)
+	c.End()
+	return cw.N, err
 }
 
 // NotSatisfiable sets the Content-Range of a 416 answer.

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/objstore/objstore/internal/api/cork"
 	"github.com/objstore/objstore/internal/api/objhttp"
 	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/core"
@@ -47,50 +46,32 @@ func (a *API) getObject(w http.ResponseWriter, r *http.Request, rq *request) err
 func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *node.Object) error {
 	h := w.Header()
 	setObjectHeaders(h, obj.Info)
-	switch {
-	case obj.Stale:
-		h.Set("X-Objstore-Cache", "STALE")
-	case obj.Source == node.FromBackend:
-		h.Set("X-Objstore-Cache", "MISS")
-	case obj.Source == node.FromPeer:
-		h.Set("X-Objstore-Cache", "PEER")
-	default:
-		h.Set("X-Objstore-Cache", "HIT")
-	}
+	h.Set("X-Objstore-Cache", obj.CacheStatus())
 	o := objhttp.Object{ETag: obj.ETag, ModTime: obj.ModTime, Size: obj.Size, Content: obj.Content}
-	d := objhttp.Decide(r, o)
-	switch d.Status {
-	case http.StatusNotModified:
-		objhttp.NotModified(h, o)
-		w.WriteHeader(d.Status)
-		return nil
-	case http.StatusPreconditionFailed:
+	n, err := objhttp.Serve(w, r, o, func(d objhttp.Decision) {
+		if d.Status == http.StatusOK && strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+			for k, v := range obj.Header {
+				if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") {
+					h.Set(k, v)
+				}
+			}
+		}
+		// Overrides of a signed request (response-content-type=...).
+		if rq.sig != nil && !rq.sig.Anonymous {
+			for q, hdr := range responseOverrides {
+				if v := rq.query.Get(q); v != "" {
+					h.Set(hdr, v)
+				}
+			}
+		}
+	})
+	a.cfg.Node.AddServed(obj.Source, n)
+	switch {
+	case errors.Is(err, objhttp.ErrPreconditionFailed):
 		return errPrecondition
-	case http.StatusRequestedRangeNotSatisfiable:
-		objhttp.NotSatisfiable(h, obj.Size)
+	case errors.Is(err, objhttp.ErrRangeNotSatisfiable):
 		return errInvalidRange
-	}
-	if d.Status == http.StatusOK && strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
-		for k, v := range obj.Header {
-			if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") {
-				h.Set(k, v)
-			}
-		}
-	}
-	// Overrides of a signed request (response-content-type=...).
-	if rq.sig != nil && !rq.sig.Anonymous {
-		for q, hdr := range responseOverrides {
-			if v := rq.query.Get(q); v != "" {
-				h.Set(hdr, v)
-			}
-		}
-	}
-	cw := &objhttp.Counter{ResponseWriter: w}
-	c := cork.Begin(w, r)
-	err := objhttp.Write(cw, r, o, d)
-	c.End()
-	a.cfg.Node.AddServed(obj.Source, cw.N)
-	if err != nil {
+	case err != nil:
 		a.log.Warn("body cut short", "bucket", rq.bucket, "key", rq.key, "err", err)
 	}
 	return nil
