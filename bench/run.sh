@@ -126,11 +126,17 @@ wait_up() {
 # free_port VAR: set VAR to a loopback TCP port nobody listens on, and not
 # handed out before. (It sets a variable rather than printing, so that the
 # list of ports handed out survives: $(...) would run it in a subshell.)
+# The port comes from below the kernel's ephemeral range, which the
+# benchmark's own client connections draw from by the thousand: a port
+# picked there can be taken by one of them before its server binds it.
 USED_PORTS=" "
+EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 free_port() {
-	local p _
+	local p _ low=10000 span=$((EPHEMERAL_LOW - 10000))
+	((span > 1000)) || { low=1024 span=$((EPHEMERAL_LOW - 1024)); }
+	((span > 0)) || die "no ports below the ephemeral range ($EPHEMERAL_LOW) to serve on"
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((low + (RANDOM * 32768 + RANDOM) % span))
 		[[ $USED_PORTS == *" $p "* ]] && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			USED_PORTS+="$p "
