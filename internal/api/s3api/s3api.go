@@ -128,7 +128,12 @@ func New(cfg Config) *API {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amz-request-id", requestID())
 	bucket, key := a.address(r)
-	a.ops[operation(r.Method, bucket != "", key != "", r.URL.Query(), r.Header)].ServeHTTP(w, r)
+	// The query is parsed once, here, and kept in r.Form for parse and the
+	// verifier: a presigned URL's is long. (No S3 request carries form
+	// data in its body that r.ParseForm would add.)
+	q := r.URL.Query()
+	r.Form = q
+	a.ops[operation(r.Method, bucket != "", key != "", q, r.Header)].ServeHTTP(w, r)
 }
 
 // operation names the S3 operation a request asks for.
@@ -267,7 +272,11 @@ func (a *API) adapt(fn opFunc) http.Handler {
 
 // parse authenticates r and extracts what every operation needs.
 func (a *API) parse(r *http.Request) (*request, error) {
-	rq := &request{query: r.URL.Query(), body: r.Body, length: r.ContentLength}
+	q := r.Form
+	if q == nil {
+		q = r.URL.Query()
+	}
+	rq := &request{query: q, body: r.Body, length: r.ContentLength}
 	rq.bucket, rq.key = a.address(r)
 	if a.cfg.Verifier != nil {
 		res, err := a.cfg.Verifier.Verify(r)

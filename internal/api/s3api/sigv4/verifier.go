@@ -85,11 +85,14 @@ type Result struct {
 // it is read. Every error is an *Error wrapping one of the package's
 // sentinels. r is not modified.
 //
+// When r.Form is set, Verify takes it as the request's parsed query (a
+// server that parsed it already saves parsing it again).
+//
 // A request without any signature is accepted with Result.Anonymous set;
 // one signed otherwise than with AWS4-HMAC-SHA256 (Signature Version 2,
 // SigV4A) is refused with ErrInvalidRequest.
 func (v *Verifier) Verify(r *http.Request) (Result, error) {
-	q := r.URL.Query()
+	q := query(r)
 	authz := r.Header.Get("Authorization")
 	presigned := q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature")
 	switch {
@@ -400,7 +403,7 @@ func (v *Verifier) finish(r *http.Request, res Result, spec bodySpec) (Result, e
 	spec.maxChunk = v.cfg.MaxChunkSize
 	// CompleteMultipartUpload's x-amz-checksum-* headers are the checksum
 	// of the whole object, not of its XML body.
-	spec.checksumHeaders = !(r.Method == http.MethodPost && r.URL.Query().Has("uploadId"))
+	spec.checksumHeaders = !(r.Method == http.MethodPost && query(r).Has("uploadId"))
 	res.DecodedLength = r.ContentLength
 	if spec.mode.streaming() {
 		d := r.Header.Get("X-Amz-Decoded-Content-Length")
@@ -439,4 +442,13 @@ func stripAWSChunked(values []string) string {
 		}
 	}
 	return strings.Join(keep, ",")
+}
+
+// query is the request's parsed query: r.Form when the server already
+// parsed it there, else parsed now.
+func query(r *http.Request) url.Values {
+	if r.Form != nil {
+		return r.Form
+	}
+	return r.URL.Query()
 }
