@@ -115,29 +115,25 @@ func Open(cfg Config) (*Node, error) {
 		evictC:  make(chan struct{}, 1),
 		ctx:     ctx, cancel: cancel,
 	}
-	if err := n.reconcile(); err != nil {
+	fail := func(err error) (*Node, error) {
 		cancel()
 		db.Close()
 		st.Close()
 		return nil, fmt.Errorf("open node: %w", err)
 	}
+	if err := n.reconcile(); err != nil {
+		return fail(err)
+	}
 	if n.cfg.Capacity == 0 {
 		u, err := disk.Stat(cfg.DataDir)
 		if err != nil {
-			cancel()
-			db.Close()
-			st.Close()
-			st.Close()
-			return nil, fmt.Errorf("open node: capacity: %w", err)
+			return fail(fmt.Errorf("capacity: %w", err))
 		}
 		n.cfg.Capacity = int64(float64(u.Free)*n.cfg.CapacityShare) + n.used.Load()
 	}
 	n.up = newUploader(n)
 	if err := n.up.start(); err != nil {
-		cancel()
-		db.Close()
-		st.Close()
-		return nil, fmt.Errorf("open node: %w", err)
+		return fail(err)
 	}
 	n.wg.Add(4)
 	go n.evictLoop()
