@@ -120,8 +120,9 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	defer obj.Close()
 	h := w.Header()
 	setMetaHeaders(h, obj.Info, obj.Source)
-	h.Set("X-Objstore-Cache", obj.CacheStatus())
-	h.Set("Content-Type", contentType(obj.Name, obj.ContentType))
+	// Canonical keys assigned directly: this is the hot path of hits.
+	h["X-Objstore-Cache"] = []string{obj.CacheStatus()}
+	h["Content-Type"] = []string{contentType(obj.Name, obj.ContentType)}
 	for k, v := range obj.Header {
 		h.Set(k, v)
 	}
@@ -178,11 +179,11 @@ func readOptions(r *http.Request) node.GetOptions {
 }
 
 func setMetaHeaders(h http.Header, info core.Info, src node.Source) {
-	h.Set("X-Meta-ID", info.Key)
+	h["X-Meta-Id"] = []string{info.Key}
 	if info.Name != "" {
 		h.Set("X-Meta-Name", info.Name)
 	}
-	h.Set("X-Meta-ConsistencyLevel", strconv.Itoa(int(info.Level)))
+	h["X-Meta-Consistencylevel"] = []string{strconv.Itoa(int(info.Level))}
 	if len(info.UserMeta) > 0 {
 		b, _ := json.Marshal(info.UserMeta)
 		h.Set("X-Meta-UserMeta", string(b))
