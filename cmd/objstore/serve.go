@@ -163,8 +163,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 // routes sends /api/v1/ to v1 and the operational endpoints to mux, and
 // every other request to the S3 API. /api/v1/ goes to v1 before the mux
 // sees it: ServeMux cleans paths, which would turn an ID such as "a//b" or
-// "a/../b" into another. A bucket cannot be named api, metrics, healthz or
-// readyz... except through requests that carry a query or a signature.
+// "a/../b" into another. An unsigned GET of /metrics, /healthz or /readyz
+// without a query is operational; the S3 API still serves buckets of those
+// names to signed requests and to requests with a query (listings).
 func routes(v1, s3, mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch p := r.URL.Path; {
