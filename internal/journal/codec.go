@@ -23,7 +23,7 @@ func AppendBody(dst []byte, e *Event) []byte {
 	dst = appendString(dst, e.Bucket)
 	dst = appendString(dst, e.Key)
 	switch e.Kind {
-	case Put:
+	case Put, Cache:
 		in := &e.Info
 		dst = binary.AppendUvarint(dst, uint64(in.Size))
 		dst = appendString(dst, in.ETag)
@@ -50,7 +50,7 @@ func DecodeBody(src []byte, e *Event) error {
 	e.Key = d.string()
 	e.Info, e.Ver = core.Info{}, Version{}
 	switch e.Kind {
-	case Put:
+	case Put, Cache:
 		in := &e.Info
 		in.Bucket, in.Key = e.Bucket, e.Key
 		in.Size = int64(d.uvarint())
@@ -71,7 +71,7 @@ func DecodeBody(src []byte, e *Event) error {
 	if d.err != nil || len(d.b) != 0 {
 		return fmt.Errorf("%w: event body", ErrCorrupt)
 	}
-	if e.Kind == Put || e.Kind == Delete {
+	if e.Kind != Hold && e.Kind != Drop {
 		e.Ver = Version{}
 	}
 	return nil

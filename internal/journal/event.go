@@ -19,6 +19,12 @@ const (
 	Hold
 	// Drop: the origin no longer holds a copy of version Ver.
 	Drop
+	// Cache: the origin holds a copy of the backend's object, with its
+	// metadata Info, of a key it knew no version of. Its version is the
+	// backend's (see Event.Version), so the same backend object cached by
+	// several nodes is one version, and any put or delete through the
+	// cluster after the backend wrote it wins.
+	Cache
 )
 
 func (k Kind) String() string {
@@ -31,6 +37,8 @@ func (k Kind) String() string {
 		return "hold"
 	case Drop:
 		return "drop"
+	case Cache:
+		return "cache"
 	}
 	return "unknown"
 }
@@ -61,18 +69,26 @@ type Event struct {
 	Kind   Kind
 	Bucket string
 	Key    string
-	// Info is the object's metadata (Put only).
+	// Info is the object's metadata (Put and Cache).
 	Info core.Info
 	// Ver is the version a Hold or Drop refers to; for a Put or Delete it
 	// is the event's own version (Time, Origin), see Version.
 	Ver Version
 }
 
-// Version is the version a Put or Delete makes, or the one a Hold or Drop
-// refers to.
+// BackendOrigin prefixes the Origin of the versions of objects read from
+// the backend (see Cache).
+const BackendOrigin = "backend/"
+
+// Version is the version a Put or Delete makes, the backend version a
+// Cache holds (the object's modification time and ETag), or the one a Hold
+// or Drop refers to.
 func (e *Event) Version() Version {
-	if e.Kind == Put || e.Kind == Delete {
+	switch e.Kind {
+	case Put, Delete:
 		return Version{e.Time, e.Origin}
+	case Cache:
+		return Version{MakeTimestamp(e.Info.ModTime), BackendOrigin + e.Info.ETag}
 	}
 	return e.Ver
 }

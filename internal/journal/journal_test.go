@@ -84,6 +84,8 @@ func TestViewLastWriterWins(t *testing.T) {
 		{"hold of current", []*Event{put("A", 1, 10, "k"), {Origin: "C", Seq: 1, Time: 11, Kind: Hold, Bucket: "b", Key: "k", Ver: Version{10, "A"}}}, Version{10, "A"}, false, []string{"A", "C"}},
 		{"hold before its put", []*Event{{Origin: "C", Seq: 1, Time: 11, Kind: Hold, Bucket: "b", Key: "k", Ver: Version{10, "A"}}, put("A", 1, 10, "k")}, Version{10, "A"}, false, []string{"A", "C"}},
 		{"hold of an old version", []*Event{put("A", 2, 30, "k"), {Origin: "C", Seq: 1, Time: 11, Kind: Hold, Bucket: "b", Key: "k", Ver: Version{10, "A"}}}, Version{30, "A"}, false, []string{"A"}},
+		{"cache loses to a later put", []*Event{{Origin: "C", Seq: 1, Time: 50, Kind: Cache, Bucket: "b", Key: "k", Info: core.Info{ETag: "x", ModTime: time.UnixMilli(0)}}, put("A", 1, 10, "k")}, Version{10, "A"}, false, []string{"A"}},
+		{"one backend version cached twice", []*Event{{Origin: "C", Seq: 1, Time: 50, Kind: Cache, Bucket: "b", Key: "k", Info: core.Info{ETag: "x", ModTime: time.UnixMilli(1)}}, {Origin: "D", Seq: 1, Time: 60, Kind: Cache, Bucket: "b", Key: "k", Info: core.Info{ETag: "x", ModTime: time.UnixMilli(1)}}}, Version{MakeTimestamp(time.UnixMilli(1)), BackendOrigin + "x"}, false, []string{"C", "D"}},
 		{"drop", []*Event{put("A", 1, 10, "k"), {Origin: "A", Seq: 2, Time: 12, Kind: Drop, Bucket: "b", Key: "k", Ver: Version{10, "A"}}}, Version{10, "A"}, false, nil},
 	}
 	for _, c := range cases {
@@ -95,7 +97,7 @@ func TestViewLastWriterWins(t *testing.T) {
 			if v.Ver != c.want || v.Deleted != c.del || !reflect.DeepEqual(v.Holders(), c.hold) {
 				t.Fatalf("view %+v holders %v; want %v deleted=%v holders %v", v, v.Holders(), c.want, c.del, c.hold)
 			}
-			if !c.del && v.Info.ETag != fmt.Sprintf("etag-%s-%d", v.Ver.Origin, v.Info.Size) {
+			if !c.del && v.Info.Size != 0 && v.Info.ETag != fmt.Sprintf("etag-%s-%d", v.Ver.Origin, v.Info.Size) {
 				t.Fatalf("info of the wrong put: %+v", v.Info)
 			}
 			for _, e := range c.events {
@@ -128,7 +130,11 @@ func TestViewOrderIndependent(t *testing.T) {
 			ts = max(ts, last[o]+1)
 			last[o] = ts
 			e := &Event{Origin: o, Seq: seqs[o], Time: ts, Bucket: "b", Key: "k"}
-			switch r := rng.IntN(10); {
+			switch r := rng.IntN(11); {
+			case r == 10:
+				e.Kind = Cache
+				e.Info = core.Info{ETag: fmt.Sprint(rng.IntN(2)), ModTime: time.UnixMilli(int64(rng.IntN(6)))}
+				vers = append(vers, e.Version())
 			case r < 4 || len(vers) == 0:
 				e.Kind = Put
 				e.Info = core.Info{Size: int64(i), ETag: fmt.Sprint(i)}
@@ -224,6 +230,7 @@ func sampleEvents() []*Event {
 		{Origin: "01ORIGINB", Seq: 9, Time: 1<<21 + 3, Kind: Hold, Bucket: "bkt", Key: "k", Ver: Version{1 << 20, "01ORIGINA"}},
 		{Origin: "01ORIGINB", Seq: 10, Time: 1<<21 + 4, Kind: Drop, Bucket: "bkt", Key: "k", Ver: Version{1 << 20, "01ORIGINA"}},
 		{Origin: "01ORIGINC", Seq: 1, Time: 5, Kind: Put, Bucket: "bkt", Key: "empty", Info: core.Info{Bucket: "bkt", Key: "empty"}},
+		{Origin: "01ORIGINC", Seq: 2, Time: 6, Kind: Cache, Bucket: "bkt", Key: "c", Info: core.Info{Bucket: "bkt", Key: "c", Size: 1, ETag: "e", ModTime: mod}},
 	}
 }
 

@@ -37,17 +37,17 @@ type View struct {
 func (v *View) Apply(e *Event) bool {
 	changed := false
 	switch e.Kind {
-	case Put, Delete:
+	case Put, Delete, Cache:
 		if ver := e.Version(); v.Ver.Less(ver) {
 			v.Ver, v.Deleted = ver, e.Kind == Delete
 			v.Info = core.Info{}
-			if e.Kind == Put {
+			if e.Kind != Delete {
 				v.Info = e.Info
 				v.Info.Bucket, v.Info.Key = e.Bucket, e.Key
 			}
 			changed = true
 		}
-		if e.Kind == Put {
+		if e.Kind != Delete {
 			changed = v.setHolding(Holding{Node: e.Origin, Ver: e.Version(), Seq: e.Seq}) || changed
 		}
 	case Hold:
@@ -101,8 +101,12 @@ func (v *View) Holds(node string) bool {
 // Holders, and the events it Needs rebuild it. Safe because a node never
 // receives an origin's events out of Seq order, so no older event of that
 // node can revive the holding. The holding of the winning put's origin is
-// kept: the put it Needs would otherwise revive it.
+// kept: the put it Needs would otherwise revive it; so are all holdings
+// when a Cache won, as each of its Cache events would.
 func (v *View) Prune() bool {
+	if strings.HasPrefix(v.Ver.Origin, BackendOrigin) && !v.Deleted {
+		return false
+	}
 	n := len(v.Holdings)
 	v.Holdings = slices.DeleteFunc(v.Holdings, func(h Holding) bool {
 		return h.Ver.Less(v.Ver) && (v.Deleted || h.Node != v.Ver.Origin)
@@ -118,7 +122,7 @@ func (v *View) Prune() bool {
 // need can be compacted away: applying the rest gives the same View.
 func (v *View) Needs(e *Event) bool {
 	switch e.Kind {
-	case Put, Delete:
+	case Put, Delete, Cache:
 		if e.Version() == v.Ver {
 			return true
 		}
