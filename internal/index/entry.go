@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/journal"
 )
 
 // State is what a node holds of an object.
@@ -14,7 +15,8 @@ const (
 	Clean State = iota
 	// Dirty: the body is on local disk and not yet in the backend.
 	Dirty
-	// Evicted: only the metadata is kept; the body is in the backend.
+	// Evicted: only the metadata is kept; the body is in the backend or
+	// on other nodes of the cluster.
 	Evicted
 	// Deleted: a tombstone; the object was deleted through objstore.
 	Deleted
@@ -45,6 +47,16 @@ type Entry struct {
 	Atime time.Time
 	// Validated is when the body was last known to match the backend.
 	Validated time.Time
+	// Ver is the journal version of the object (zero for an object no
+	// journal event names, as on a node without a cluster).
+	Ver journal.Version `json:",omitzero"`
+	// Holdings are the cluster's copies of the object, see journal.View.
+	Holdings []journal.Holding `json:",omitempty"`
+}
+
+// View returns the journal view the entry records.
+func (e *Entry) View() journal.View {
+	return journal.View{Ver: e.Ver, Deleted: e.State == Deleted, Info: e.Info, Holdings: e.Holdings}
 }
 
 // Op is an upload-queue operation.

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -12,12 +13,17 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/objstore/objstore/internal/journal"
 )
 
 var (
 	bktObjects = []byte("objects")
 	bktQueue   = []byte("queue")
 	bktMeta    = []byte("meta")
+	bktEvents  = []byte("events") // origin, 0, big-endian seq → journal.AppendBody
+	bktVector  = []byte("vector") // origin → big-endian highest seq
+	bktFloor   = []byte("floor")  // origin → big-endian highest seq of a compacted tombstone
 	keyNodeID  = []byte("node-id")
 )
 
@@ -40,6 +46,10 @@ type DB struct {
 	// read lock, Close sets isClosed under the write lock.
 	closing  sync.RWMutex
 	isClosed bool
+
+	vecMu  sync.Mutex
+	vector journal.Vector // committed, as in bktVector
+	floor  journal.Vector // committed, as in bktFloor
 }
 
 type request struct {
@@ -68,7 +78,7 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
 	err = b.Update(func(tx *bolt.Tx) error {
-		for _, n := range [][]byte{bktObjects, bktQueue, bktMeta} {
+		for _, n := range [][]byte{bktObjects, bktQueue, bktMeta, bktEvents, bktVector, bktFloor} {
 			if _, err := tx.CreateBucketIfNotExists(n); err != nil {
 				return err
 			}
@@ -80,6 +90,10 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
 	db := &DB{bolt: b, opts: opts, reqs: make(chan *request, 1024), closed: make(chan struct{})}
+	if err := db.loadVectors(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
 	db.wg.Add(1)
 	go db.committer()
 	return db, nil
@@ -124,6 +138,38 @@ type Batch struct {
 	deletes    [][2]string
 	enqueue    []*Item
 	dequeue    []uint64
+	events     []*journal.Event
+	forget     []eventRef
+	advance    []eventRef
+	floor      []eventRef
+}
+
+type eventRef struct {
+	origin string
+	seq    uint64
+}
+
+// Append stores journal event e and raises the vector of its origin to
+// e.Seq. An event with Seq 0 gets the next Seq of its origin, set by
+// Commit: the events one origin makes are numbered in commit order, with
+// no gap, however many Commits run at once.
+func (b *Batch) Append(e *journal.Event) { b.events = append(b.events, e) }
+
+// Forget removes the stored event (origin, seq), compacted away.
+func (b *Batch) Forget(origin string, seq uint64) {
+	b.forget = append(b.forget, eventRef{origin, seq})
+}
+
+// Advance raises the vector of origin to seq: every event of origin up to
+// seq has been seen, stored or compacted away.
+func (b *Batch) Advance(origin string, seq uint64) {
+	b.advance = append(b.advance, eventRef{origin, seq})
+}
+
+// RaiseFloor records that a tombstone of origin with Seq seq was compacted
+// away, so that a node whose vector is below it needs a snapshot.
+func (b *Batch) RaiseFloor(origin string, seq uint64) {
+	b.floor = append(b.floor, eventRef{origin, seq})
 }
 
 // Put records e, replacing any entry for its bucket and key.
@@ -142,11 +188,14 @@ func (b *Batch) Dequeue(seq uint64) { b.dequeue = append(b.dequeue, seq) }
 func (b *Batch) SyncBodies() { b.syncBodies = true }
 
 // Len is the number of operations in b.
-func (b *Batch) Len() int { return len(b.puts) + len(b.deletes) + len(b.enqueue) + len(b.dequeue) }
+func (b *Batch) Len() int {
+	return len(b.puts) + len(b.deletes) + len(b.enqueue) + len(b.dequeue) +
+		len(b.events) + len(b.forget) + len(b.advance) + len(b.floor)
+}
 
 // Commit applies b durably. Concurrent Commits share one transaction and
 // one fsync (group commit). Operations apply in order puts, deletes,
-// dequeues, enqueues.
+// dequeues, enqueues, then journal events, forgets, advances and floors.
 func (db *DB) Commit(ctx context.Context, b *Batch) error {
 	if b.Len() == 0 {
 		return nil
@@ -220,15 +269,146 @@ func (db *DB) apply(group []*request) {
 }
 
 func (db *DB) commit(group []*request) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	db.vecMu.Lock()
+	vec, floor := db.vector.Clone(), db.floor.Clone()
+	db.vecMu.Unlock()
+	var assigned []*journal.Event
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		objs, q := tx.Bucket(bktObjects), tx.Bucket(bktQueue)
 		for _, r := range group {
 			if err := applyBatch(objs, q, r.b); err != nil {
 				return err
 			}
+			if err := applyJournal(tx, r.b, vec, floor, &assigned); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+	if err != nil {
+		for _, e := range assigned {
+			e.Seq = 0 // not committed: numbered afresh if committed again
+		}
+		return err
+	}
+	db.vecMu.Lock()
+	db.vector, db.floor = vec, floor
+	db.vecMu.Unlock()
+	return nil
+}
+
+func applyJournal(tx *bolt.Tx, b *Batch, vec, floor journal.Vector, assigned *[]*journal.Event) error {
+	if len(b.events)+len(b.forget)+len(b.advance)+len(b.floor) == 0 {
+		return nil
+	}
+	evs, vb, fb := tx.Bucket(bktEvents), tx.Bucket(bktVector), tx.Bucket(bktFloor)
+	raise := func(v journal.Vector, bkt *bolt.Bucket, origin string, seq uint64) error {
+		if seq <= v[origin] {
+			return nil
+		}
+		v[origin] = seq
+		return bkt.Put([]byte(origin), binary.BigEndian.AppendUint64(nil, seq))
+	}
+	var buf []byte
+	for _, e := range b.events {
+		if e.Seq == 0 {
+			e.Seq = vec[e.Origin] + 1
+			*assigned = append(*assigned, e)
+		}
+		buf = journal.AppendBody(buf[:0], e)
+		if err := evs.Put(eventKey(e.Origin, e.Seq), buf); err != nil {
+			return err
+		}
+		if err := raise(vec, vb, e.Origin, e.Seq); err != nil {
+			return err
+		}
+	}
+	for _, f := range b.forget {
+		if err := evs.Delete(eventKey(f.origin, f.seq)); err != nil {
+			return err
+		}
+	}
+	for _, a := range b.advance {
+		if err := raise(vec, vb, a.origin, a.seq); err != nil {
+			return err
+		}
+	}
+	for _, f := range b.floor {
+		if err := raise(floor, fb, f.origin, f.seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) loadVectors() error {
+	db.vector, db.floor = journal.Vector{}, journal.Vector{}
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		for bkt, v := range map[string]journal.Vector{string(bktVector): db.vector, string(bktFloor): db.floor} {
+			err := tx.Bucket([]byte(bkt)).ForEach(func(k, val []byte) error {
+				if len(val) != 8 {
+					return fmt.Errorf("%s of %q: %d bytes", bkt, k, len(val))
+				}
+				v[string(k)] = binary.BigEndian.Uint64(val)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Vector returns the committed version vector: per origin, the highest
+// Seq stored or advanced to.
+func (db *DB) Vector() journal.Vector {
+	db.vecMu.Lock()
+	defer db.vecMu.Unlock()
+	return db.vector.Clone()
+}
+
+// Floor returns, per origin, the highest Seq of a tombstone compacted away.
+func (db *DB) Floor() journal.Vector {
+	db.vecMu.Lock()
+	defer db.vecMu.Unlock()
+	return db.floor.Clone()
+}
+
+// Events calls fn for each stored event of origin with a Seq after after,
+// in Seq order, until fn returns false. The event passed is fn's to keep.
+func (db *DB) Events(origin string, after uint64, fn func(*journal.Event) bool) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktEvents).Cursor()
+		prefix := append([]byte(origin), 0)
+		for k, v := c.Seek(eventKey(origin, after+1)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
+			e := &journal.Event{Origin: origin, Seq: binary.BigEndian.Uint64(k[len(prefix):])}
+			if err := journal.DecodeBody(v, e); err != nil {
+				return fmt.Errorf("event %s/%d: %w", origin, e.Seq, err)
+			}
+			if !fn(e) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// EventCount is the number of stored events.
+func (db *DB) EventCount() int {
+	var n int
+	db.bolt.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bktEvents).Stats().KeyN
+		return nil
+	})
+	return n
+}
+
+func eventKey(origin string, seq uint64) []byte {
+	k := make([]byte, 0, len(origin)+9)
+	k = append(k, origin...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
 }
 
 func applyBatch(objs, q *bolt.Bucket, b *Batch) error {
