@@ -1,0 +1,184 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/journal"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Auth signs every request. Required.
+	Auth *Auth
+	// DialTimeout bounds a new connection. Default 1s.
+	DialTimeout time.Duration
+	// HeaderTimeout bounds the wait for a response's headers (a peer's
+	// first byte). Default 5s: a forwarded miss waits for the backend.
+	HeaderTimeout time.Duration
+	// IdleConns is the number of idle connections kept per peer. Default 64.
+	IdleConns int
+}
+
+// Client makes peer requests over persistent connections. Safe for
+// concurrent use.
+type Client struct {
+	auth *Auth
+	http *http.Client
+}
+
+// NewClient returns a Client.
+func NewClient(cfg ClientConfig) *Client {
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = time.Second
+	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = 5 * time.Second
+	}
+	if cfg.IdleConns == 0 {
+		cfg.IdleConns = 64
+	}
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   cfg.IdleConns,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.HeaderTimeout,
+		DisableCompression:    true,
+	}
+	return &Client{auth: cfg.Auth, http: &http.Client{Transport: tr}}
+}
+
+// Close closes idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Error is a peer's answer other than success, with its status.
+type Error struct {
+	Status int
+	Msg    string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("peer: %d %s", e.Status, e.Msg) }
+
+// Unwrap maps statuses to core sentinels: 404 → ErrNotFound, 410 → ErrDeleted.
+func (e *Error) Unwrap() error {
+	switch e.Status {
+	case http.StatusNotFound:
+		return core.ErrNotFound
+	case http.StatusGone:
+		return core.ErrDeleted
+	case http.StatusInsufficientStorage:
+		return core.ErrInsufficientStorage
+	}
+	return nil
+}
+
+func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
+	u := "http://" + addr + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+		if size == 0 {
+			req.Body = http.NoBody
+		}
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	c.auth.Sign(req)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("peer %s %s: %w", method, addr, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body.Close()
+		return nil, fmt.Errorf("peer %s %s: %w", method, addr, &Error{Status: resp.StatusCode, Msg: strings.TrimSpace(string(msg))})
+	}
+	return resp, nil
+}
+
+// Open reads (bucket, key) from the peer at addr. The caller must call
+// the Object's Close. Its Body ends with an error if the peer stops early.
+func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOptions, members int) (*Object, error) {
+	q := url.Values{"bucket": {bucket}, "key": {key}}
+	if opts.Fetch {
+		q.Set("fetch", "1")
+	}
+	hdr := http.Header{hdrHops: {strconv.Itoa(opts.Hops)}, hdrMembers: {strconv.Itoa(members)}}
+	resp, err := c.do(ctx, http.MethodGet, addr, "/peer/v1/object", q, nil, 0, hdr)
+	if err != nil {
+		return nil, err
+	}
+	info, ver, err := objectHeaders(resp.Header)
+	if err != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("peer GET %s: %w", addr, err)
+	}
+	info.Bucket, info.Key = bucket, key
+	if resp.ContentLength != info.Size {
+		resp.Body.Close()
+		return nil, fmt.Errorf("peer GET %s: %w: Content-Length %d for an object of %d bytes", addr, journal.ErrCorrupt, resp.ContentLength, info.Size)
+	}
+	return &Object{Info: info, Ver: ver, Body: resp.Body, Close: func() { resp.Body.Close() }}, nil
+}
+
+// Replicate stores o on the peer at addr, durably once it returns nil.
+func (c *Client) Replicate(ctx context.Context, addr string, o *Object) error {
+	q := url.Values{"bucket": {o.Info.Bucket}, "key": {o.Info.Key}}
+	hdr := http.Header{}
+	setObjectHeaders(hdr, o.Info, o.Ver)
+	resp, err := c.do(ctx, http.MethodPut, addr, "/peer/v1/object", q, o.Body, o.Info.Size, hdr)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return nil
+}
+
+// Push sends an encoded journal stream (see journal.StreamWriter) to the
+// peer at addr.
+func (c *Client) Push(ctx context.Context, addr string, stream []byte) error {
+	resp, err := c.do(ctx, http.MethodPost, addr, "/peer/v1/events", nil, bytes.NewReader(stream), int64(len(stream)), nil)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return nil
+}
+
+// Sync asks the peer at addr for the events a node with vector v lacks
+// and returns the stream; the caller closes it.
+func (c *Client) Sync(ctx context.Context, addr string, v journal.Vector) (io.ReadCloser, error) {
+	b := journal.AppendVector(nil, v)
+	resp, err := c.do(ctx, http.MethodPost, addr, "/peer/v1/sync", nil, bytes.NewReader(b), int64(len(b)), nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// IsUnreachable reports whether err means the peer could not be asked at
+// all (refused, timed out), as opposed to an answer.
+func IsUnreachable(err error) bool {
+	var pe *Error
+	return err != nil && !errors.As(err, &pe)
+}

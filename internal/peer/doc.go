@@ -1,0 +1,13 @@
+// Package peer is node-to-node HTTP: reading an object a peer holds (or,
+// from the key's owner, one it fetches from the backend for the whole
+// cluster), storing a replica on a peer, and exchanging journal events
+// (pushes of new events and anti-entropy pulls by version vector).
+//
+// Every request is authenticated with an HMAC key derived from the
+// cluster secret (see Auth): a process without the secret can neither
+// read, write nor sync. The client keeps persistent connections to every
+// peer and gives up on a slow one quickly, so that the caller can try the
+// next holder.
+//
+// Peer routes live on their own listener, apart from the public APIs.
+package peer

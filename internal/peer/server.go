@@ -1,0 +1,177 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/journal"
+)
+
+// Object is an object body with its metadata and journal version.
+type Object struct {
+	Info core.Info
+	Ver  journal.Version
+	// Body holds Info.Size bytes. On the serving side an *os.File lets the
+	// server use sendfile.
+	Body io.Reader
+	// Close releases the body; on the client side it closes the
+	// connection's response.
+	Close func()
+}
+
+// OpenOptions qualify a peer read.
+type OpenOptions struct {
+	// Fetch asks the key's owner to read it through from the backend (once
+	// for the whole cluster) when no node holds it.
+	Fetch bool
+	// Hops is how many times the request was forwarded.
+	Hops int
+}
+
+// Objects is what the server needs to serve object bodies. Implementations
+// must be safe for concurrent use.
+type Objects interface {
+	// OpenPeer opens (bucket, key) for a peer: a copy this node holds or,
+	// with opts.Fetch, one it reads through. core.ErrNotFound (or
+	// core.ErrDeleted) when it has none.
+	OpenPeer(ctx context.Context, bucket, key string, opts OpenOptions) (*Object, error)
+	// StoreReplica stores o (Body of o.Info.Size bytes) as this node's copy
+	// of version o.Ver, durably, before it returns.
+	StoreReplica(ctx context.Context, o *Object) error
+}
+
+// Journal is what the server needs to synchronise journals.
+// Implementations must be safe for concurrent use.
+type Journal interface {
+	// Receive applies the events of a stream sent by node from.
+	Receive(ctx context.Context, from string, r *journal.StreamReader) error
+	// Delta writes to w the stream of events a node whose version vector
+	// is v lacks (a snapshot when v is below what was compacted away).
+	Delta(ctx context.Context, v journal.Vector, w io.Writer) error
+}
+
+// Handler serves the peer routes. Every request must pass auth.
+func Handler(objs Objects, jr Journal, auth *Auth, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &server{objs: objs, jr: jr, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /peer/v1/object", s.get)
+	mux.HandleFunc("HEAD /peer/v1/object", s.get)
+	mux.HandleFunc("PUT /peer/v1/object", s.put)
+	mux.HandleFunc("POST /peer/v1/events", s.events)
+	mux.HandleFunc("POST /peer/v1/sync", s.sync)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := auth.Verify(r); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type server struct {
+	objs Objects
+	jr   Journal
+	log  *slog.Logger
+}
+
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	var be *core.BackendError
+	switch {
+	case errors.Is(err, core.ErrDeleted):
+		code = http.StatusGone
+	case errors.Is(err, core.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, core.ErrInsufficientStorage):
+		code = http.StatusInsufficientStorage
+	case errors.Is(err, core.ErrInvalidKey), errors.Is(err, core.ErrInvalidBucket), errors.Is(err, core.ErrInvalidArgument),
+		errors.Is(err, core.ErrIncompleteBody), errors.Is(err, journal.ErrCorrupt), errors.Is(err, core.ErrBadDigest):
+		code = http.StatusBadRequest
+	case errors.As(err, &be):
+		code = http.StatusBadGateway
+	case r.Context().Err() != nil:
+		return
+	}
+	if code >= 500 {
+		s.log.Warn("peer request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	http.Error(w, err.Error(), code)
+}
+
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	hops, _ := strconv.Atoi(r.Header.Get(hdrHops))
+	o, err := s.objs.OpenPeer(r.Context(), q.Get("bucket"), q.Get("key"), OpenOptions{Fetch: q.Get("fetch") == "1", Hops: hops})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer o.Close()
+	setObjectHeaders(w.Header(), o.Info, o.Ver)
+	w.Header().Set("Content-Length", strconv.FormatInt(o.Info.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	io.Copy(w, o.Body) // a failure is the peer's to see: the body is short
+}
+
+func (s *server) put(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	info, ver, err := objectHeaders(r.Header)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	info.Bucket, info.Key = q.Get("bucket"), q.Get("key")
+	if r.ContentLength != info.Size {
+		s.fail(w, r, fmt.Errorf("%w: Content-Length %d, object of %d bytes", core.ErrIncompleteBody, r.ContentLength, info.Size))
+		return
+	}
+	if err := s.objs.StoreReplica(r.Context(), &Object{Info: info, Ver: ver, Body: r.Body, Close: func() {}}); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) events(w http.ResponseWriter, r *http.Request) {
+	sr, err := journal.NewStreamReader(r.Body)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: %v", journal.ErrCorrupt, err))
+		return
+	}
+	if err := s.jr.Receive(r.Context(), r.Header.Get(hdrNode), sr); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) sync(w http.ResponseWriter, r *http.Request) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, err := journal.DecodeVector(b)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if err := s.jr.Delta(r.Context(), v, w); err != nil {
+		// The stream then has no end frame: the receiver sees it
+		// incomplete and keeps only what it received.
+		s.log.Warn("journal delta", "err", err)
+	}
+}
