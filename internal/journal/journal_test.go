@@ -163,7 +163,14 @@ func TestViewOrderIndependent(t *testing.T) {
 			}
 		}
 		var compact View
+		needed := map[Ref]bool{}
+		for _, r := range ref.Refs() {
+			needed[r] = true
+		}
 		for _, e := range history {
+			if ref.Needs(e) != needed[Ref{e.Origin, e.Seq}] {
+				t.Fatalf("round %d: Needs and Refs disagree on %s/%d", round, e.Origin, e.Seq)
+			}
 			if ref.Needs(e) {
 				compact.Apply(e)
 			}

@@ -15,12 +15,21 @@ type Holding struct {
 	Seq  uint64
 }
 
+// Ref names a stored event.
+type Ref struct {
+	Origin string
+	Seq    uint64
+}
+
 // View is the merged state of one key: the winning put or delete and who
 // holds copies. The zero View knows nothing.
 type View struct {
 	// Ver is the winning put or delete; zero when none is known.
 	Ver     Version
 	Deleted bool
+	// Made is the event that made Ver (of several Caches of one backend
+	// version, the least by origin and Seq).
+	Made Ref
 	// Info is the metadata of the winning put.
 	Info core.Info
 	// Holdings, sorted by Node: one per node that made a put, hold or drop
@@ -38,8 +47,9 @@ func (v *View) Apply(e *Event) bool {
 	changed := false
 	switch e.Kind {
 	case Put, Delete, Cache:
-		if ver := e.Version(); v.Ver.Less(ver) {
-			v.Ver, v.Deleted = ver, e.Kind == Delete
+		ref := Ref{e.Origin, e.Seq}
+		if ver := e.Version(); v.Ver.Less(ver) || ver == v.Ver && refLess(ref, v.Made) {
+			v.Ver, v.Deleted, v.Made = ver, e.Kind == Delete, ref
 			v.Info = core.Info{}
 			if e.Kind != Delete {
 				v.Info = e.Info
@@ -100,16 +110,12 @@ func (v *View) Holds(node string) bool {
 // included), and reports whether it forgot any. A pruned view has the same
 // Holders, and the events it Needs rebuild it. Safe because a node never
 // receives an origin's events out of Seq order, so no older event of that
-// node can revive the holding. The holding of the winning put's origin is
-// kept: the put it Needs would otherwise revive it; so are all holdings
-// when a Cache won, as each of its Cache events would.
+// node can revive the holding. The holding of Made's origin is kept: the
+// event Made names would otherwise revive it.
 func (v *View) Prune() bool {
-	if strings.HasPrefix(v.Ver.Origin, BackendOrigin) && !v.Deleted {
-		return false
-	}
 	n := len(v.Holdings)
 	v.Holdings = slices.DeleteFunc(v.Holdings, func(h Holding) bool {
-		return h.Ver.Less(v.Ver) && (v.Deleted || h.Node != v.Ver.Origin)
+		return h.Ver.Less(v.Ver) && (v.Deleted || h.Node != v.Made.Origin)
 	})
 	if len(v.Holdings) == 0 {
 		v.Holdings = nil
@@ -117,18 +123,36 @@ func (v *View) Prune() bool {
 	return len(v.Holdings) != n
 }
 
-// Needs reports whether e still contributes to v: it is the winning put
-// or delete, or the latest event of a node's holding. Events v does not
-// need can be compacted away: applying the rest gives the same View.
+// Needs reports whether e still contributes to v: it made the winning
+// version, or it is the latest event of a node's holding. Events v does
+// not need can be compacted away: applying the rest gives the same View.
 func (v *View) Needs(e *Event) bool {
-	switch e.Kind {
-	case Put, Delete, Cache:
-		if e.Version() == v.Ver {
-			return true
-		}
+	if (Ref{e.Origin, e.Seq}) == v.Made {
+		return true
 	}
 	i, found := v.holding(e.Origin)
 	return found && v.Holdings[i].Seq == e.Seq
+}
+
+// Refs returns the events v Needs.
+func (v *View) Refs() []Ref {
+	var refs []Ref
+	if v.Made.Seq != 0 {
+		refs = append(refs, v.Made)
+	}
+	for _, h := range v.Holdings {
+		if r := (Ref{h.Node, h.Seq}); r != v.Made {
+			refs = append(refs, r)
+		}
+	}
+	return refs
+}
+
+func refLess(a, b Ref) bool {
+	if a.Origin != b.Origin {
+		return a.Origin < b.Origin
+	}
+	return a.Seq < b.Seq
 }
 
 // Clone returns a deep copy of v (Holdings is copied; Info's maps are
