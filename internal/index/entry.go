@@ -1,6 +1,7 @@
 package index
 
 import (
+	"slices"
 	"time"
 
 	"github.com/objstore/objstore/internal/core"
@@ -50,13 +51,37 @@ type Entry struct {
 	// Ver is the journal version of the object (zero for an object no
 	// journal event names, as on a node without a cluster).
 	Ver journal.Version `json:",omitzero"`
-	// Holdings are the cluster's copies of the object, see journal.View.
+	// Made and Holdings are those of the key's journal.View. A Seq of 0 in
+	// them names the event of the same key appended with Seq 0 in the same
+	// Batch: Commit writes the Seq it gives that event.
+	Made     journal.Ref       `json:",omitzero"`
 	Holdings []journal.Holding `json:",omitempty"`
 }
 
 // View returns the journal view the entry records.
 func (e *Entry) View() journal.View {
-	return journal.View{Ver: e.Ver, Deleted: e.State == Deleted, Info: e.Info, Holdings: e.Holdings}
+	return journal.View{Ver: e.Ver, Deleted: e.State == Deleted, Made: e.Made, Info: e.Info, Holdings: e.Holdings}
+}
+
+// Number gives the Seq 0 of origin in e's Made and Holdings the value seq
+// (see Made). It copies Holdings rather than change a slice e may share.
+func (e *Entry) Number(origin string, seq uint64) {
+	if e.Made.Origin == origin && e.Made.Seq == 0 {
+		e.Made.Seq = seq
+	}
+	for i, h := range e.Holdings {
+		if h.Node == origin && h.Seq == 0 {
+			e.Holdings = slices.Clone(e.Holdings)
+			e.Holdings[i].Seq = seq
+			break
+		}
+	}
+}
+
+// SetView records v in e (its Info and whether it is deleted are left to
+// the caller, with the state).
+func (e *Entry) SetView(v *journal.View) {
+	e.Ver, e.Made, e.Holdings = v.Ver, v.Made, v.Holdings
 }
 
 // Op is an upload-queue operation.

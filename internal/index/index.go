@@ -276,10 +276,11 @@ func (db *DB) commit(group []*request) error {
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		objs, q := tx.Bucket(bktObjects), tx.Bucket(bktQueue)
 		for _, r := range group {
-			if err := applyBatch(objs, q, r.b); err != nil {
+			// The journal first: entries may name its new events' Seqs.
+			if err := applyJournal(tx, r.b, vec, floor, &assigned); err != nil {
 				return err
 			}
-			if err := applyJournal(tx, r.b, vec, floor, &assigned); err != nil {
+			if err := applyBatch(objs, q, r.b); err != nil {
 				return err
 			}
 		}
@@ -413,6 +414,11 @@ func eventKey(origin string, seq uint64) []byte {
 
 func applyBatch(objs, q *bolt.Bucket, b *Batch) error {
 	for i := range b.puts {
+		for _, ev := range b.events {
+			if ev.Bucket == b.puts[i].Bucket && ev.Key == b.puts[i].Key {
+				b.puts[i].Number(ev.Origin, ev.Seq)
+			}
+		}
 		v, err := json.Marshal(&b.puts[i])
 		if err != nil {
 			return err

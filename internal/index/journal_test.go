@@ -35,7 +35,8 @@ func TestJournalNumbering(t *testing.T) {
 				e := &journal.Event{Origin: "self", Time: 1, Kind: journal.Put, Bucket: "b", Key: fmt.Sprintf("%d/%d", w, i),
 					Info: core.Info{Size: 1, ETag: "e"}}
 				b.Append(e)
-				b.Put(Entry{Info: core.Info{Bucket: "b", Key: e.Key}, Ver: e.Version()})
+				b.Put(Entry{Info: core.Info{Bucket: "b", Key: e.Key}, Ver: e.Version(),
+					Made: journal.Ref{Origin: "self"}, Holdings: []journal.Holding{{Node: "self", Ver: e.Version()}}})
 				if err := db.Commit(ctx, &b); err != nil || e.Seq == 0 {
 					t.Errorf("commit: %v (seq %d)", err, e.Seq)
 					return
@@ -96,10 +97,12 @@ func TestJournalNumbering(t *testing.T) {
 		t.Fatalf("event count %d", db.EventCount())
 	}
 	var entries int
+	made := map[uint64]bool{}
 	db.Entries(func(e Entry) error {
-		if e.Ver.Origin != "self" {
-			t.Fatalf("entry version not kept: %+v", e)
+		if e.Ver.Origin != "self" || e.Made.Seq == 0 || len(e.Holdings) != 1 || e.Holdings[0].Seq != e.Made.Seq || made[e.Made.Seq] {
+			t.Fatalf("entry's journal refs not numbered by its event: %+v", e)
 		}
+		made[e.Made.Seq] = true
 		entries++
 		return nil
 	})
