@@ -51,9 +51,9 @@ type Entry struct {
 	// Ver is the journal version of the object (zero for an object no
 	// journal event names, as on a node without a cluster).
 	Ver journal.Version `json:",omitzero"`
-	// Made and Holdings are those of the key's journal.View. A Seq of 0 in
-	// them names the event of the same key appended with Seq 0 in the same
-	// Batch: Commit writes the Seq it gives that event.
+	// Made and Holdings are those of the key's journal.View. A Seq of
+	// Pending in them names the event of the same key appended with Seq
+	// Pending in the same Batch: Commit writes the Seq it gives that event.
 	Made     journal.Ref       `json:",omitzero"`
 	Holdings []journal.Holding `json:",omitempty"`
 }
@@ -63,14 +63,15 @@ func (e *Entry) View() journal.View {
 	return journal.View{Ver: e.Ver, Deleted: e.State == Deleted, Made: e.Made, Info: e.Info, Holdings: e.Holdings}
 }
 
-// Number gives the Seq 0 of origin in e's Made and Holdings the value seq
-// (see Made). It copies Holdings rather than change a slice e may share.
+// Number gives the Pending Seq of origin in e's Made and Holdings the
+// value seq (see Made). It copies Holdings rather than change a slice e
+// may share.
 func (e *Entry) Number(origin string, seq uint64) {
-	if e.Made.Origin == origin && e.Made.Seq == 0 {
+	if e.Made.Origin == origin && e.Made.Seq == Pending {
 		e.Made.Seq = seq
 	}
 	for i, h := range e.Holdings {
-		if h.Node == origin && h.Seq == 0 {
+		if h.Node == origin && h.Seq == Pending {
 			e.Holdings = slices.Clone(e.Holdings)
 			e.Holdings[i].Seq = seq
 			break

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -149,8 +150,14 @@ type eventRef struct {
 	seq    uint64
 }
 
+// Pending is the Seq of an event Commit is to number (see Batch.Append),
+// and in an Entry's Made and Holdings names that event (see Entry.Made).
+// It is greater than every real Seq, so a view that applied the event
+// already orders it after the events before it.
+const Pending uint64 = math.MaxUint64
+
 // Append stores journal event e and raises the vector of its origin to
-// e.Seq. An event with Seq 0 gets the next Seq of its origin, set by
+// e.Seq. An event with Seq Pending gets the next Seq of its origin, set by
 // Commit: the events one origin makes are numbered in commit order, with
 // no gap, however many Commits run at once.
 func (b *Batch) Append(e *journal.Event) { b.events = append(b.events, e) }
@@ -288,7 +295,7 @@ func (db *DB) commit(group []*request) error {
 	})
 	if err != nil {
 		for _, e := range assigned {
-			e.Seq = 0 // not committed: numbered afresh if committed again
+			e.Seq = Pending // not committed: numbered afresh if committed again
 		}
 		return err
 	}
@@ -312,7 +319,7 @@ func applyJournal(tx *bolt.Tx, b *Batch, vec, floor journal.Vector, assigned *[]
 	}
 	var buf []byte
 	for _, e := range b.events {
-		if e.Seq == 0 {
+		if e.Seq == Pending {
 			e.Seq = vec[e.Origin] + 1
 			*assigned = append(*assigned, e)
 		}

@@ -32,12 +32,12 @@ func TestJournalNumbering(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
 				var b Batch
-				e := &journal.Event{Origin: "self", Time: 1, Kind: journal.Put, Bucket: "b", Key: fmt.Sprintf("%d/%d", w, i),
+				e := &journal.Event{Origin: "self", Time: 1, Kind: journal.Put, Bucket: "b", Key: fmt.Sprintf("%d/%d", w, i), Seq: Pending,
 					Info: core.Info{Size: 1, ETag: "e"}}
 				b.Append(e)
 				b.Put(Entry{Info: core.Info{Bucket: "b", Key: e.Key}, Ver: e.Version(),
-					Made: journal.Ref{Origin: "self"}, Holdings: []journal.Holding{{Node: "self", Ver: e.Version()}}})
-				if err := db.Commit(ctx, &b); err != nil || e.Seq == 0 {
+					Made: journal.Ref{Origin: "self", Seq: Pending}, Holdings: []journal.Holding{{Node: "self", Ver: e.Version(), Seq: Pending}}})
+				if err := db.Commit(ctx, &b); err != nil || e.Seq == Pending {
 					t.Errorf("commit: %v (seq %d)", err, e.Seq)
 					return
 				}
@@ -83,7 +83,7 @@ func TestJournalNumbering(t *testing.T) {
 		t.Fatalf("after reopen: vector %v floor %v", v, f)
 	}
 	var b2 Batch
-	e := &journal.Event{Origin: "self", Time: 3, Kind: journal.Delete, Bucket: "b", Key: "z"}
+	e := &journal.Event{Origin: "self", Seq: Pending, Time: 3, Kind: journal.Delete, Bucket: "b", Key: "z"}
 	b2.Append(e)
 	if err := db.Commit(ctx, &b2); err != nil || e.Seq != 401 {
 		t.Fatalf("numbering after reopen: %d %v", e.Seq, err)
