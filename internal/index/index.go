@@ -162,6 +162,17 @@ const Pending uint64 = math.MaxUint64
 // no gap, however many Commits run at once.
 func (b *Batch) Append(e *journal.Event) { b.events = append(b.events, e) }
 
+// NumberEntry gives e's Pending refs the Seq that b's event of e's key
+// got in Commit (see Entry.Made). Commit does it for the entries of b; a
+// caller does it, after Commit, for its own copies of them.
+func (b *Batch) NumberEntry(e *Entry) {
+	for _, ev := range b.events {
+		if ev.Bucket == e.Bucket && ev.Key == e.Key {
+			e.Number(ev.Origin, ev.Seq)
+		}
+	}
+}
+
 // Forget removes the stored event (origin, seq), compacted away.
 func (b *Batch) Forget(origin string, seq uint64) {
 	b.forget = append(b.forget, eventRef{origin, seq})
@@ -421,11 +432,7 @@ func eventKey(origin string, seq uint64) []byte {
 
 func applyBatch(objs, q *bolt.Bucket, b *Batch) error {
 	for i := range b.puts {
-		for _, ev := range b.events {
-			if ev.Bucket == b.puts[i].Bucket && ev.Key == b.puts[i].Key {
-				b.puts[i].Number(ev.Origin, ev.Seq)
-			}
-		}
+		b.NumberEntry(&b.puts[i])
 		v, err := json.Marshal(&b.puts[i])
 		if err != nil {
 			return err
