@@ -34,6 +34,10 @@ var (
 	ErrInsufficientStorage = errors.New("insufficient storage: cache is full of objects that cannot be evicted (not yet uploaded, or consistency level 0)")
 	// ErrBadDigest: the body does not match the checksum the client sent.
 	ErrBadDigest = errors.New("body does not match its digest")
+	// ErrUnavailable: the cluster could not give the guarantee asked for
+	// (a write-back put no other node took a copy of); try again. APIs
+	// answer it with 503.
+	ErrUnavailable = errors.New("service unavailable")
 )
 
 // BackendError reports a failed backend operation other than not-found:

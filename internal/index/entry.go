@@ -58,9 +58,10 @@ type Entry struct {
 	Holdings []journal.Holding `json:",omitempty"`
 }
 
-// View returns the journal view the entry records.
+// View returns the journal view the entry records, with its own copy of
+// Holdings: applying events to it changes nothing of e.
 func (e *Entry) View() journal.View {
-	return journal.View{Ver: e.Ver, Deleted: e.State == Deleted, Made: e.Made, Info: e.Info, Holdings: e.Holdings}
+	return journal.View{Ver: e.Ver, Deleted: e.State == Deleted, Made: e.Made, Info: e.Info, Holdings: slices.Clone(e.Holdings)}
 }
 
 // Number gives the Pending Seq of origin in e's Made and Holdings the
@@ -97,8 +98,12 @@ const (
 
 // Item is one write-back upload-queue record. Items are kept in Seq order.
 type Item struct {
-	Seq      uint64
-	Op       Op
+	Seq uint64
+	Op  Op
+	// Standby: an OpPut of a replica this node holds of another node's
+	// write-back put. It is uploaded only if that node is gone before it
+	// uploaded it; until then the uploader checks the backend for it.
+	Standby  bool `json:",omitempty"`
 	Bucket   string
 	Key      string
 	Gen      string

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/objstore/objstore/internal/backend"
 	"time"
+
+	"github.com/objstore/objstore/internal/backend"
 )
 
 // WriteMode says when a PUT is acknowledged.
@@ -71,6 +72,33 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Cluster, when set, makes the node a member of a cluster (see
+	// cluster.go); nil: a node on its own. Peers is then required.
+	Cluster Cluster
+	Peers   Peers
+	// Replicas is how many nodes keep a copy of an object written through
+	// the cluster, besides the node that received it: the top Replicas of
+	// the key's rendezvous ranking. AllReplicas: every node. Default 2.
+	Replicas int
+	// NoCacheOnRead: a node that reads an object from a peer serves it
+	// without keeping a copy. Default false: it keeps one.
+	NoCacheOnRead bool
+	// SyncInterval is the period of anti-entropy rounds. Default 1s.
+	SyncInterval time.Duration
+	// TombstoneHorizon is how long a deleted key's tombstone is kept;
+	// a node away for longer is brought back by a snapshot. Default 7 days.
+	TombstoneHorizon time.Duration
+	// CompactInterval is how often tombstones past the horizon are
+	// compacted. Default 1h.
+	CompactInterval time.Duration
+	// RepairGrace is how long membership must be stable (after a node left,
+	// failed or joined) before copies are re-created to restore Replicas.
+	// Default 30s.
+	RepairGrace time.Duration
+	// RepairRate bounds the bytes per second copied to restore Replicas,
+	// so that serving comes first. Default 64 MiB/s.
+	RepairRate int64
 }
 
 // DefaultConfig returns a Config with every default set; DataDir and
@@ -85,6 +113,13 @@ func DefaultConfig() Config {
 		AtimeFlush:    30 * time.Second,
 		RetryMin:      100 * time.Millisecond,
 		RetryMax:      30 * time.Second,
+
+		Replicas:         2,
+		SyncInterval:     time.Second,
+		TombstoneHorizon: 7 * 24 * time.Hour,
+		CompactInterval:  time.Hour,
+		RepairGrace:      30 * time.Second,
+		RepairRate:       64 << 20,
 	}
 }
 
@@ -114,6 +149,24 @@ func (c *Config) validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Replicas == 0 {
+		c.Replicas = d.Replicas
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = d.SyncInterval
+	}
+	if c.TombstoneHorizon == 0 {
+		c.TombstoneHorizon = d.TombstoneHorizon
+	}
+	if c.CompactInterval == 0 {
+		c.CompactInterval = d.CompactInterval
+	}
+	if c.RepairGrace == 0 {
+		c.RepairGrace = d.RepairGrace
+	}
+	if c.RepairRate == 0 {
+		c.RepairRate = d.RepairRate
+	}
 	switch {
 	case c.DataDir == "":
 		return errors.New("node config: DataDir is required")
@@ -127,6 +180,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("node config: want 0 < LowWater (%v) <= HighWater (%v) <= 1", c.LowWater, c.HighWater)
 	case c.UploadWorkers < 0:
 		return errors.New("node config: UploadWorkers must be positive")
+	case c.Cluster != nil && c.Peers == nil:
+		return errors.New("node config: Peers is required with Cluster")
+	case c.Replicas < AllReplicas:
+		return fmt.Errorf("node config: Replicas %d: want a positive count or AllReplicas", c.Replicas)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
 )
 
 // Disk use counts the logical size of bodies, not filesystem blocks.
@@ -116,6 +117,7 @@ func (n *Node) evictBatch(ctx context.Context, objs []*object) error {
 		e := o.e
 		e.State, e.Gen = index.Evicted, ""
 		e.Atime = timeFromNanos(o.atime.Load())
+		n.localEvent(&b, o, &e, journal.Drop, o.e.Ver)
 		b.Put(e)
 		changes = append(changes, change{o, &e})
 		bytes += uint64(o.e.Size)

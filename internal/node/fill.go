@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
 	"github.com/objstore/objstore/internal/store"
 )
 
@@ -29,10 +29,12 @@ type fill struct {
 	n      *Node
 	key    string // fills map key
 	prev   *object
+	opts   fetchOpts
 	cancel context.CancelFunc
 
 	ready chan struct{} // closed once info or err is set
 	info  core.Info
+	src   *source
 	err   error
 	tmp   *store.Temp
 
@@ -44,12 +46,23 @@ type fill struct {
 	progress chan struct{} // closed and replaced on every change
 }
 
-// fetch reads (bucket, key) from the backend through the key's fill,
-// starting one if none is in flight. prev is the table's object when the
-// fill started (nil if none): the result replaces it only if it is still
-// current at commit. ifNoneMatch makes the GET conditional (revalidation).
-func (n *Node) fetch(ctx context.Context, bucket, key string, prev *object, ifNoneMatch string) (*Object, error) {
-	fk := tableKey(bucket, key) + "\x00" + ifNoneMatch
+// fetchOpts qualify a fetch.
+type fetchOpts struct {
+	// ifNoneMatch makes the backend GET conditional (revalidation): only
+	// the backend is asked.
+	ifNoneMatch string
+	// hops is how many times the request was forwarded to this node.
+	hops int
+	// replicate: the copy is to be kept whatever NoCacheOnRead says.
+	replicate bool
+}
+
+// fetch reads (bucket, key) from another node or the backend through the
+// key's fill, starting one if none is in flight. prev is the table's
+// object when the fill started (nil if none): the result replaces it only
+// if it is still current at commit.
+func (n *Node) fetch(ctx context.Context, bucket, key string, prev *object, opts fetchOpts) (*Object, error) {
+	fk := tableKey(bucket, key) + "\x00" + opts.ifNoneMatch
 	n.fillMu.Lock()
 	f := n.fills[fk]
 	if f != nil {
@@ -59,10 +72,10 @@ func (n *Node) fetch(ctx context.Context, bucket, key string, prev *object, ifNo
 		n.stats.coalesced.Add(1)
 	} else {
 		fctx, cancel := context.WithCancel(n.ctx)
-		f = &fill{n: n, key: fk, prev: prev, cancel: cancel, ready: make(chan struct{}), refs: 2, progress: make(chan struct{})}
+		f = &fill{n: n, key: fk, prev: prev, opts: opts, cancel: cancel, ready: make(chan struct{}), refs: 2, progress: make(chan struct{})}
 		n.fills[fk] = f
 		n.wg.Add(1)
-		go f.run(fctx, bucket, key, ifNoneMatch)
+		go f.run(fctx, bucket, key)
 	}
 	n.fillMu.Unlock()
 
@@ -82,7 +95,7 @@ func (n *Node) fetch(ctx context.Context, bucket, key string, prev *object, ifNo
 		f.wait(ctx)
 	}
 	release := func() { f.release(ctx.Err() != nil) }
-	return &Object{Info: f.info, Source: FromBackend, Content: &fillReader{f: f, ctx: ctx}, close: release}, nil
+	return &Object{Info: f.info, Source: f.src.from, ver: f.src.ver, Content: &fillReader{f: f, ctx: ctx}, close: release}, nil
 }
 
 // release drops one reference; the last one closes the temp file. A fill
@@ -111,35 +124,30 @@ func (f *fill) release(hangup bool) {
 	}
 }
 
-func (f *fill) run(ctx context.Context, bucket, key, ifNoneMatch string) {
+func (f *fill) run(ctx context.Context, bucket, key string) {
 	n := f.n
 	defer n.wg.Done()
 	defer f.release(false)
-	obj, err := n.backend.Get(ctx, bucket, key, backend.GetOptions{IfNoneMatch: ifNoneMatch})
-	n.backendCall("get", err)
+	src, err := n.openSource(ctx, bucket, key, f.prev, f.opts)
 	if err == nil {
 		f.tmp, err = n.store.NewTemp()
 		if err != nil {
-			obj.Body.Close()
+			src.body.Close()
 		}
 	}
 	if err != nil {
-		if !isExpected(err) {
-			err = asBackendError("get", err)
-		}
 		f.err = err
 		f.end(err)
 		close(f.ready)
 		return
 	}
-	defer obj.Body.Close()
-	fixFetched(&obj.Info, bucket, key)
+	defer src.body.Close()
 	f.mu.Lock() // release reads info.Size under mu, possibly before ready
-	f.info = obj.Info
+	f.info, f.src = src.info, src
 	f.mu.Unlock()
 	close(f.ready)
 
-	err = f.copy(obj.Body)
+	err = f.copy(src.body)
 	if err == nil {
 		err = f.commit()
 	}
@@ -168,14 +176,14 @@ func (f *fill) copy(body io.Reader) error {
 			break
 		}
 		if rerr != nil {
-			return asBackendError("get", rerr)
+			return f.src.fail(rerr)
 		}
 	}
 	if f.tmp.Size() != f.info.Size {
-		return &core.BackendError{Op: "get", Err: fmt.Errorf("body of %d bytes, announced %d", f.tmp.Size(), f.info.Size)}
+		return f.src.fail(fmt.Errorf("body of %d bytes, announced %d", f.tmp.Size(), f.info.Size))
 	}
 	if etag := f.info.ETag; len(etag) == 32 && !strings.Contains(etag, "-") && !strings.EqualFold(etag, f.tmp.ETag()) {
-		return &core.BackendError{Op: "get", Err: fmt.Errorf("body MD5 %s does not match ETag %s", f.tmp.ETag(), etag)}
+		return f.src.fail(fmt.Errorf("body MD5 %s does not match ETag %s", f.tmp.ETag(), etag))
 	}
 	return nil
 }
@@ -188,6 +196,9 @@ func (f *fill) copy(body io.Reader) error {
 // what the backend holds, so a crash before it is recorded loses nothing.
 func (f *fill) commit() error {
 	n, info := f.n, f.info
+	if !f.src.keep {
+		return nil
+	}
 	if err := n.reserve(info.Size); err != nil {
 		n.log.Info("not caching fetched object", "bucket", info.Bucket, "key", info.Key, "err", err)
 		return nil
@@ -207,7 +218,16 @@ func (f *fill) commit() error {
 	}
 	now := time.Now().UTC()
 	e := index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: now, Validated: now}
-	o := n.apply(f.prev, &e)
+	kind := journal.Cache
+	if p := f.prev; p != nil && !p.e.Ver.IsZero() && p.e.State != index.Deleted &&
+		(f.src.ver == p.e.Ver || f.src.from == FromBackend && p.e.ETag == info.ETag && p.e.Size == info.Size) {
+		// A copy of the version the journal knows: keep its metadata.
+		kind = journal.Hold
+		e.Info = p.e.Info
+		v := p.e.View()
+		e.SetView(&v)
+	}
+	o := n.applyFill(f.prev, &e, kind)
 	mu.Unlock()
 	f.end(nil)
 	n.toRecord(o) // after unlocking: the recorder takes the key's lock

@@ -17,6 +17,7 @@ import (
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/disk"
 	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
 	"github.com/objstore/objstore/internal/store"
 )
 
@@ -50,6 +51,13 @@ type Node struct {
 	up    *uploader
 	files openFiles
 
+	clock    *journal.Clock
+	recvMu   sync.Mutex    // one stream of remote events applied at a time
+	pushC    chan struct{} // wakes the pusher
+	syncC    chan string   // asks the sync loop to pull from a peer
+	caughtUp atomic.Bool
+	repl     *replicator
+
 	stats stats
 
 	ctx    context.Context // ends at Close: stops background work
@@ -61,11 +69,14 @@ type Node struct {
 // object is the in-memory view of an index entry. e is never modified once
 // the object is in the table: a change replaces the object.
 type object struct {
-	e     index.Entry
-	atime atomic.Int64               // unix nanoseconds of the last access
-	saved int64                      // atime last persisted; owned by the flusher
-	valid atomic.Int64               // unix nanoseconds of the last validation
-	fd    atomic.Pointer[sharedFile] // open body of a small object, see openLocal
+	e index.Entry
+	// fillEvent is the journal event the recorder is to make of a filled
+	// object (journal.Hold or journal.Cache); 0 for others.
+	fillEvent journal.Kind
+	atime     atomic.Int64               // unix nanoseconds of the last access
+	saved     int64                      // atime last persisted; owned by the flusher
+	valid     atomic.Int64               // unix nanoseconds of the last validation
+	fd        atomic.Pointer[sharedFile] // open body of a small object, see openLocal
 }
 
 func newObject(e index.Entry) *object {
@@ -113,8 +124,12 @@ func Open(cfg Config) (*Node, error) {
 		records: make(chan *object, recordQueue),
 		dirty:   make(map[string]*object),
 		evictC:  make(chan struct{}, 1),
+		clock:   journal.NewClock(nil),
+		pushC:   make(chan struct{}, 1),
+		syncC:   make(chan string, 1),
 		ctx:     ctx, cancel: cancel,
 	}
+	n.repl = newReplicator(n)
 	fail := func(err error) (*Node, error) {
 		cancel()
 		db.Close()
@@ -141,6 +156,15 @@ func Open(cfg Config) (*Node, error) {
 	go n.sweepLoop()
 	go n.recordLoop()
 	n.kickEvict()
+	if n.cfg.Cluster != nil {
+		n.wg.Add(4)
+		go n.pushLoop()
+		go n.syncLoop()
+		go n.repl.run()
+		go n.repairLoop()
+	} else {
+		n.caughtUp.Store(true)
+	}
 	return n, nil
 }
 
@@ -208,20 +232,40 @@ func (n *Node) publish(ctx context.Context, b *index.Batch, changes ...change) e
 		return err
 	}
 	for _, c := range changes {
+		if c.e != nil {
+			b.NumberEntry(c.e)
+		}
 		n.apply(c.old, c.e)
 	}
+	n.kickPush()
 	return nil
 }
 
 func (n *Node) apply(old *object, e *index.Entry) *object {
 	var no *object
-	var k string
 	if e != nil {
-		no = newObject(*e)
-		if old != nil && e.Gen != "" && old.e.Gen == e.Gen {
-			no.atime.Store(old.atime.Load())
-		}
-		k = tableKey(e.Bucket, e.Key)
+		no = newFrom(old, e)
+	}
+	return n.install(old, no)
+}
+
+// newFrom returns the object of entry e, which replaces old (nil if none):
+// a new generation of the same body keeps old's access time.
+func newFrom(old *object, e *index.Entry) *object {
+	no := newObject(*e)
+	if old != nil && e.Gen != "" && old.e.Gen == e.Gen {
+		no.atime.Store(old.atime.Load())
+	}
+	return no
+}
+
+// install replaces old (nil if none) by no (nil: remove the key) in the
+// table, keeping disk use, the dirty set and open files current, and
+// removes the body no longer named.
+func (n *Node) install(old, no *object) *object {
+	var k string
+	if no != nil {
+		k = tableKey(no.e.Bucket, no.e.Key)
 	} else {
 		k = tableKey(old.e.Bucket, old.e.Key)
 	}
@@ -253,16 +297,17 @@ func (n *Node) apply(old *object, e *index.Entry) *object {
 // lockKeys locks the keyLocks of several objects, each stripe once and in
 // stripe order (so two callers cannot deadlock), and returns the unlock.
 func (n *Node) lockKeys(objs []*object) (unlock func()) {
-	idx := make([]int, 0, len(objs))
-	seen := make(map[int]bool, len(objs))
-	for _, o := range objs {
-		i := n.stripe(o.e.Bucket, o.e.Key)
-		if !seen[i] {
-			seen[i] = true
-			idx = append(idx, i)
-		}
+	idx := make([]int, len(objs))
+	for i, o := range objs {
+		idx[i] = n.stripe(o.e.Bucket, o.e.Key)
 	}
+	return n.lockStripes(idx)
+}
+
+// lockStripes locks the key lock stripes idx (which it sorts), each once.
+func (n *Node) lockStripes(idx []int) (unlock func()) {
 	slices.Sort(idx)
+	idx = slices.Compact(idx)
 	for _, i := range idx {
 		n.locks[i].Lock()
 	}

@@ -322,8 +322,17 @@ func TestReconcileFixesIndexAndFiles(t *testing.T) {
 	if o := tn.lookup(bkt, "lost"); o == nil || o.e.State != index.Evicted {
 		t.Fatalf("clean entry without body: %+v", o)
 	}
-	if tn.lookup(bkt, "local") != nil {
-		t.Fatal("level-0 entry without body kept")
+	// A level-0 body existed nowhere else: the node says it holds none,
+	// and a read finds nothing.
+	o := tn.lookup(bkt, "local")
+	if o == nil || o.e.State != index.Evicted {
+		t.Fatalf("level-0 entry without body: %+v", o)
+	}
+	if v := o.e.View(); v.Holds(tn.ID()) {
+		t.Fatalf("the journal says the node holds a lost body: %+v", v)
+	}
+	if _, err := tn.Get(context.Background(), bkt, "local", GetOptions{}); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("read of a lost level-0 object: %v", err)
 	}
 	// The lost clean body is fetched again from the backend.
 	if got, obj, err := tn.read(t, "lost", GetOptions{}); err != nil || string(got) != "lost body" || obj.Source != FromBackend {

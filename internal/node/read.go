@@ -11,6 +11,7 @@ import (
 
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
 )
 
 // GetOptions qualifies a read.
@@ -36,6 +37,7 @@ type Object struct {
 	// it is the *os.File, so that the HTTP server can use sendfile.
 	Content io.ReadSeeker
 	close   func()
+	ver     journal.Version // the journal version served
 }
 
 // CacheStatus says how the read was served, for the X-Objstore-Cache
@@ -60,6 +62,11 @@ func (o *Object) Close() { o.close() }
 // A deleted object returns core.ErrDeleted; an unknown one core.ErrNotFound
 // unless opts.ReadThrough. Backend failures on a miss are *core.BackendError.
 func (n *Node) Get(ctx context.Context, bucket, key string, opts GetOptions) (*Object, error) {
+	return n.get(ctx, bucket, key, opts, 0)
+}
+
+// get is Get of a request forwarded hops times.
+func (n *Node) get(ctx context.Context, bucket, key string, opts GetOptions, hops int) (*Object, error) {
 	if err := validateAddr(bucket, key); err != nil {
 		return nil, err
 	}
@@ -79,7 +86,7 @@ func (n *Node) Get(ctx context.Context, bucket, key string, opts GetOptions) (*O
 		}
 	}
 	n.stats.misses.Add(1)
-	return n.fetch(ctx, bucket, key, o, "")
+	return n.fetch(ctx, bucket, key, o, fetchOpts{hops: hops})
 }
 
 // openLocal opens o's body, or returns nil if it is gone from disk (which
@@ -103,7 +110,7 @@ func (n *Node) openLocal(o *object) *Object {
 	}
 	touch(o)
 	n.stats.hits.Add(1)
-	return &Object{Info: o.e.Info, Source: FromLocal, Content: content, close: release}
+	return &Object{Info: o.e.Info, Source: FromLocal, Content: content, close: release, ver: o.e.Ver}
 }
 
 // Stat returns an object's metadata. It never asks the backend about an
@@ -152,7 +159,7 @@ func (n *Node) needsRevalidate(o *object, opts GetOptions) bool {
 // version, gone forgets the object, and a failure serves the cached copy.
 func (n *Node) revalidate(ctx context.Context, o *object) (*Object, error) {
 	n.stats.revalidations.Add(1)
-	obj, err := n.fetch(ctx, o.e.Bucket, o.e.Key, o, o.e.ETag)
+	obj, err := n.fetch(ctx, o.e.Bucket, o.e.Key, o, fetchOpts{ifNoneMatch: o.e.ETag})
 	switch {
 	case err == nil:
 		return obj, nil
@@ -161,7 +168,7 @@ func (n *Node) revalidate(ctx context.Context, o *object) (*Object, error) {
 		if obj := n.openLocal(o); obj != nil {
 			return obj, nil
 		}
-		return n.fetch(ctx, o.e.Bucket, o.e.Key, o, "")
+		return n.fetch(ctx, o.e.Bucket, o.e.Key, o, fetchOpts{})
 	case errors.Is(err, core.ErrNotFound):
 		n.forget(ctx, o)
 		return nil, err
@@ -180,15 +187,7 @@ func (n *Node) revalidate(ctx context.Context, o *object) (*Object, error) {
 
 // forget drops o, gone from the backend behind objstore's back.
 func (n *Node) forget(ctx context.Context, o *object) {
-	mu := n.keyLock(o.e.Bucket, o.e.Key)
-	mu.Lock()
-	defer mu.Unlock()
-	if n.lookup(o.e.Bucket, o.e.Key) != o {
-		return
-	}
-	var b index.Batch
-	b.Delete(o.e.Bucket, o.e.Key)
-	if err := n.publish(ctx, &b, change{o, nil}); err != nil {
+	if err := n.forgetKeys(ctx, []*object{o}); err != nil {
 		n.log.Warn("forget object", "bucket", o.e.Bucket, "key", o.e.Key, "err", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
 	"github.com/objstore/objstore/internal/store"
 )
 
@@ -13,8 +14,8 @@ import (
 // on disk: a body without an entry (a write that crashed before its index
 // commit, or a replaced generation whose removal was cut short) is removed;
 // an entry whose body is missing or has the wrong size is downgraded to
-// metadata only (clean), or dropped (dirty or level 0: the body existed
-// nowhere else).
+// metadata only, with a journal Drop (a dirty or level-0 body existed
+// nowhere else: it is lost, and said so in the log).
 func (n *Node) reconcile() error {
 	byName := make(map[string]*index.Entry)
 	var entries []*index.Entry
@@ -43,16 +44,27 @@ func (n *Node) reconcile() error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	var fix index.Batch
+	var fixed []*index.Entry
 	for _, e := range entries {
 		if (e.State == index.Clean || e.State == index.Dirty) && !present[e] {
 			if e.State == index.Dirty || e.Level == core.LevelLocal {
 				n.log.Error("body lost from disk; forgetting object", "bucket", e.Bucket, "key", e.Key, "state", e.State)
-				fix.Delete(e.Bucket, e.Key)
-				continue
 			}
+			// The journal says that this node no longer holds it.
+			old := newObject(*e)
 			e.State, e.Gen = index.Evicted, ""
+			n.localEvent(&fix, old, e, journal.Drop, e.Ver)
 			fix.Put(*e)
+			fixed = append(fixed, e)
 		}
+	}
+	if err := n.db.Commit(context.Background(), &fix); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	for _, e := range fixed {
+		fix.NumberEntry(e)
+	}
+	for _, e := range entries {
 		o := newObject(*e)
 		n.objects[tableKey(e.Bucket, e.Key)] = o
 		n.trackDirty(tableKey(e.Bucket, e.Key), nil, o)
@@ -60,9 +72,6 @@ func (n *Node) reconcile() error {
 			n.used.Add(e.Size)
 			n.stats.objects.Add(1)
 		}
-	}
-	if err := n.db.Commit(context.Background(), &fix); err != nil {
-		return fmt.Errorf("reconcile: %w", err)
 	}
 	n.log.Info("index loaded", "objects", n.stats.objects.Load(), "bytes", n.used.Load(),
 		"entries", len(entries), "orphans_removed", removed, "entries_fixed", fix.Len())

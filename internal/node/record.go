@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
 )
 
 // Fills are recorded in the index in batches, off the clients' path: each
@@ -64,21 +65,44 @@ func (n *Node) recordLoop() {
 	}
 }
 
+// applyFill puts the filled object of entry e in the table in place of
+// prev; the recorder is to make journal event kind of it.
+func (n *Node) applyFill(prev *object, e *index.Entry, kind journal.Kind) *object {
+	o := newFrom(prev, e)
+	o.fillEvent = kind
+	return n.install(prev, o)
+}
+
 // record commits the entries of filled objects that are still current (a
-// put, delete or eviction since then recorded its own entry).
+// put, delete or eviction since then recorded its own entry), each with
+// the journal event saying that this node holds a copy: a Hold of the
+// version the journal knows, or a Cache of the backend's version. A Cache
+// that loses to a version the journal knows keeps no body.
 func (n *Node) record(ctx context.Context, objs []*object) {
 	unlock := n.lockKeys(objs)
 	defer unlock()
 	var b index.Batch
 	b.SyncBodies()
 	var current []*object
+	var changes []change
 	for _, o := range objs {
-		if n.lookup(o.e.Bucket, o.e.Key) == o {
-			b.Put(o.e)
-			current = append(current, o)
+		if n.lookup(o.e.Bucket, o.e.Key) != o {
+			continue
 		}
+		e := o.e
+		if o.fillEvent == journal.Cache {
+			n.localEvent(&b, o, &e, journal.Cache, journal.Version{})
+			if v := e.View(); !v.Holds(n.id) {
+				e.Info, e.State, e.Gen = v.Info, index.Evicted, ""
+			}
+		} else {
+			n.localEvent(&b, o, &e, journal.Hold, o.e.Ver)
+		}
+		b.Put(e)
+		current = append(current, o)
+		changes = append(changes, change{o, &e})
 	}
-	if err := n.db.Commit(ctx, &b); err != nil {
+	if err := n.publish(ctx, &b, changes...); err != nil {
 		// The index does not hold them: forget them here too, as a restart
 		// would (their bodies are removed; the backend has them).
 		n.log.Warn("record fetched objects", "objects", len(current), "err", err)

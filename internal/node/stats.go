@@ -55,6 +55,11 @@ type stats struct {
 	uploads, uploadRetries                        atomic.Uint64
 	objects                                       atomic.Int64
 	backendReqs, backendErrs                      opCounters
+
+	journalReceived, eventsApplied, eventsPushed, pushBytes, pushFailures atomic.Uint64
+	syncRounds, syncBytes, deltasServed, tombstonesCompacted              atomic.Uint64
+	peerReadOK, peerReadFailed, ownerReadOK, ownerReadFailed              atomic.Uint64
+	replicated, replicationFailed, replicationDropped, servedToPeers      atomic.Uint64
 }
 
 // Stats is a point-in-time reading of a node's counters.
@@ -71,6 +76,26 @@ type Stats struct {
 	UploadQueueLength          int64
 	UploadQueueOldest          time.Duration
 	UploadsDone, UploadRetries uint64
+	Cluster                    ClusterStats
+}
+
+// ClusterStats are the counters of the node's part in its cluster.
+type ClusterStats struct {
+	// Journal: streams received (pushes and sync answers), events applied,
+	// own events pushed to peers (counted once per peer), push bytes and
+	// failures, anti-entropy rounds made and bytes they received, deltas
+	// served to peers, tombstones compacted, events stored.
+	StreamsReceived, EventsApplied, EventsPushed, PushBytes, PushFailures uint64
+	SyncRounds, SyncBytes, DeltasServed, TombstonesCompacted              uint64
+	EventsStored                                                          int64
+	// Reads from holders and through the key's owner, by outcome.
+	PeerReadsOK, PeerReadsFailed, OwnerReadsOK, OwnerReadsFailed uint64
+	// Copies made to restore the replica count, failed, or not queued
+	// because the queue was full; ReplicationQueue waits.
+	Replicated, ReplicationFailed, ReplicationDropped uint64
+	ReplicationQueue                                  int64
+	// BytesServedToPeers: bodies this node sent to other nodes.
+	BytesServedToPeers uint64
 }
 
 // Stats returns the node's counters.
@@ -90,6 +115,17 @@ func (n *Node) Stats() Stats {
 		BytesCached: n.used.Load(), Capacity: n.cfg.Capacity,
 		UploadQueueLength: n.up.length.Load(),
 		UploadsDone:       s.uploads.Load(), UploadRetries: s.uploadRetries.Load(),
+	}
+	st.Cluster = ClusterStats{
+		StreamsReceived: s.journalReceived.Load(), EventsApplied: s.eventsApplied.Load(),
+		EventsPushed: s.eventsPushed.Load(), PushBytes: s.pushBytes.Load(), PushFailures: s.pushFailures.Load(),
+		SyncRounds: s.syncRounds.Load(), SyncBytes: s.syncBytes.Load(), DeltasServed: s.deltasServed.Load(),
+		TombstonesCompacted: s.tombstonesCompacted.Load(), EventsStored: int64(n.db.EventCount()),
+		PeerReadsOK: s.peerReadOK.Load(), PeerReadsFailed: s.peerReadFailed.Load(),
+		OwnerReadsOK: s.ownerReadOK.Load(), OwnerReadsFailed: s.ownerReadFailed.Load(),
+		Replicated: s.replicated.Load(), ReplicationFailed: s.replicationFailed.Load(),
+		ReplicationDropped: s.replicationDropped.Load(), ReplicationQueue: n.repl.length(),
+		BytesServedToPeers: s.servedToPeers.Load(),
 	}
 	if st.UploadQueueLength > 0 {
 		n.db.Queue(func(it index.Item) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"io/fs"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,14 +118,38 @@ func (u *uploader) work(items <-chan index.Item) {
 			if n.ctx.Err() != nil {
 				return
 			}
-			n.stats.uploadRetries.Add(1)
-			n.log.Warn("write-back upload failed; retrying", "op", it.Op, "bucket", it.Bucket, "key", it.Key, "retry_in", delay, "err", err)
+			if !errors.Is(err, errOriginUp) {
+				n.stats.uploadRetries.Add(1)
+				n.log.Warn("write-back upload failed; retrying", "op", it.Op, "bucket", it.Bucket, "key", it.Key, "retry_in", delay, "err", err)
+			}
 			if !sleepCtx(n.ctx, delay) {
 				return
 			}
 			delay = min(2*delay, n.cfg.RetryMax)
 		}
 	}
+}
+
+// errOriginUp: a standby replica's origin is alive and has not uploaded
+// it yet; the item is tried again later.
+var errOriginUp = errors.New("the node that took the write is up and has not uploaded it yet")
+
+// standby decides about a replica of another node's write-back put: done
+// if the backend has it already (its origin uploaded it), errOriginUp
+// while the origin is alive, and false (upload it) once the origin is gone.
+func (n *Node) standby(ctx context.Context, o *object) (uploaded bool, err error) {
+	info, err := n.backend.Head(ctx, o.e.Bucket, o.e.Key)
+	n.backendCall("head", err)
+	switch {
+	case err == nil && info.ETag == o.e.ETag && info.Size == o.e.Size:
+		return true, nil
+	case err != nil && !errors.Is(err, core.ErrNotFound):
+		return false, err
+	}
+	if n.cfg.Cluster != nil && slices.Contains(n.liveIDs(), o.e.Made.Origin) {
+		return false, errOriginUp
+	}
+	return false, nil
 }
 
 // do carries out one queue item and removes it from the queue.
@@ -145,6 +170,16 @@ func (u *uploader) do(ctx context.Context, it index.Item) error {
 		}
 		if o == nil || o.e.Gen != it.Gen || o.e.State != index.Dirty {
 			break // superseded by a later put or delete, queued after this one
+		}
+		if it.Standby {
+			uploaded, err := n.standby(ctx, o)
+			if err != nil {
+				return err
+			}
+			if uploaded {
+				done = o
+				break
+			}
 		}
 		f, err := n.store.Open(it.Bucket, it.Key, it.Gen)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
 )
 
 // Put stores an object: body holds size bytes, or an unknown number when
@@ -131,10 +132,11 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 		item = &index.Item{Op: index.OpPut, Bucket: info.Bucket, Key: info.Key, Gen: gen, Enqueued: info.ModTime}
 		b.Enqueue(item)
 	}
-	b.Put(e)
 	mu := n.keyLock(info.Bucket, info.Key)
 	mu.Lock()
 	old := n.lookup(info.Bucket, info.Key)
+	n.localEvent(&b, old, &e, journal.Put, journal.Version{})
+	b.Put(e)
 	err = n.publish(ctx, &b, change{old, &e})
 	mu.Unlock()
 	if err != nil {
@@ -145,6 +147,11 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 		n.up.added(1)
 	}
 	n.kickEvictIfHigh()
+	if item != nil && n.cfg.Cluster != nil {
+		if err := n.replicateWrite(ctx, &e); err != nil {
+			return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
+		}
+	}
 	return info, nil
 }
 
@@ -177,14 +184,16 @@ func (n *Node) Delete(ctx context.Context, bucket, key string) error {
 	}
 	var b index.Batch
 	e := index.Entry{Info: core.Info{Bucket: bucket, Key: key, ModTime: now}, State: index.Deleted, Atime: now}
-	b.Put(e)
 	queued := n.cfg.WriteMode == WriteBack
 	if queued {
 		b.Enqueue(&index.Item{Op: index.OpDelete, Bucket: bucket, Key: key, Enqueued: now})
 	}
 	mu := n.keyLock(bucket, key)
 	mu.Lock()
-	err := n.publish(ctx, &b, change{n.lookup(bucket, key), &e})
+	old = n.lookup(bucket, key)
+	n.localEvent(&b, old, &e, journal.Delete, journal.Version{})
+	b.Put(e)
+	err := n.publish(ctx, &b, change{old, &e})
 	mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("delete %q: %w", key, err)

@@ -79,6 +79,8 @@ func (e *Error) Unwrap() error {
 		return core.ErrDeleted
 	case http.StatusInsufficientStorage:
 		return core.ErrInsufficientStorage
+	case http.StatusServiceUnavailable:
+		return core.ErrUnavailable
 	}
 	return nil
 }
@@ -136,13 +138,16 @@ func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOp
 		resp.Body.Close()
 		return nil, fmt.Errorf("peer GET %s: %w: Content-Length %d for an object of %d bytes", addr, journal.ErrCorrupt, resp.ContentLength, info.Size)
 	}
-	return &Object{Info: info, Ver: ver, Body: resp.Body, Close: func() { resp.Body.Close() }}, nil
+	return &Object{Info: info, Ver: ver, Body: resp.Body, Close: func() { resp.Body.Close() }, Fetched: resp.Header.Get(hdrFetched) == "1"}, nil
 }
 
 // Replicate stores o on the peer at addr, durably once it returns nil.
 func (c *Client) Replicate(ctx context.Context, addr string, o *Object) error {
 	q := url.Values{"bucket": {o.Info.Bucket}, "key": {o.Info.Key}}
-	hdr := http.Header{}
+	hdr := http.Header{hdrSeq: {strconv.FormatUint(o.Seq, 10)}}
+	if o.Dirty {
+		hdr.Set(hdrDirty, "1")
+	}
 	setObjectHeaders(hdr, o.Info, o.Ver)
 	resp, err := c.do(ctx, http.MethodPut, addr, "/peer/v1/object", q, o.Body, o.Info.Size, hdr)
 	if err != nil {

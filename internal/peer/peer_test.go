@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -87,6 +88,9 @@ func (f *fake) StoreReplica(_ context.Context, o *Object) error {
 	defer f.mu.Unlock()
 	k := o.Info.Bucket + "/" + o.Info.Key
 	f.objs[k], f.info[k] = b, o.Info
+	if o.Seq != 7 || !o.Dirty {
+		return fmt.Errorf("replica seq %d dirty %v", o.Seq, o.Dirty)
+	}
 	return nil
 }
 
@@ -128,7 +132,7 @@ func TestClientServer(t *testing.T) {
 
 	info := core.Info{Bucket: "b", Key: "a//b/../c", Size: 5, ETag: "e", ContentType: "text/plain", UserMeta: map[string]string{"k": "v"},
 		ModTime: time.UnixMilli(1000).UTC(), Level: core.LevelBackend}
-	if err := c.Replicate(ctx, addr, &Object{Info: info, Ver: journal.Version{Time: 42, Origin: "A"}, Body: strings.NewReader("hello")}); err != nil {
+	if err := c.Replicate(ctx, addr, &Object{Info: info, Ver: journal.Version{Time: 42, Origin: "A"}, Seq: 7, Dirty: true, Body: strings.NewReader("hello")}); err != nil {
 		t.Fatal(err)
 	}
 	o, err := c.Open(ctx, addr, "b", "a//b/../c", OpenOptions{Fetch: true, Hops: 1}, 3)

@@ -23,6 +23,13 @@ type Object struct {
 	// Close releases the body; on the client side it closes the
 	// connection's response.
 	Close func()
+	// Fetched: the serving node read the body from the backend for this
+	// request (a forwarded miss), rather than from its disk.
+	Fetched bool
+	// Seq is the Seq of the put event that made Ver (replicas only).
+	Seq uint64
+	// Dirty: the object is not in the backend yet (replicas only).
+	Dirty bool
 }
 
 // OpenOptions qualify a peer read.
@@ -93,6 +100,8 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, core.ErrInsufficientStorage):
 		code = http.StatusInsufficientStorage
+	case errors.Is(err, core.ErrUnavailable):
+		code = http.StatusServiceUnavailable
 	case errors.Is(err, core.ErrInvalidKey), errors.Is(err, core.ErrInvalidBucket), errors.Is(err, core.ErrInvalidArgument),
 		errors.Is(err, core.ErrIncompleteBody), errors.Is(err, journal.ErrCorrupt), errors.Is(err, core.ErrBadDigest):
 		code = http.StatusBadRequest
@@ -117,6 +126,9 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	}
 	defer o.Close()
 	setObjectHeaders(w.Header(), o.Info, o.Ver)
+	if o.Fetched {
+		w.Header().Set(hdrFetched, "1")
+	}
 	w.Header().Set("Content-Length", strconv.FormatInt(o.Info.Size, 10))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
@@ -133,11 +145,17 @@ func (s *server) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info.Bucket, info.Key = q.Get("bucket"), q.Get("key")
+	seq, err := strconv.ParseUint(r.Header.Get(hdrSeq), 10, 64)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: %s", journal.ErrCorrupt, hdrSeq))
+		return
+	}
 	if r.ContentLength != info.Size {
 		s.fail(w, r, fmt.Errorf("%w: Content-Length %d, object of %d bytes", core.ErrIncompleteBody, r.ContentLength, info.Size))
 		return
 	}
-	if err := s.objs.StoreReplica(r.Context(), &Object{Info: info, Ver: ver, Body: r.Body, Close: func() {}}); err != nil {
+	o := &Object{Info: info, Ver: ver, Body: r.Body, Close: func() {}, Seq: seq, Dirty: r.Header.Get(hdrDirty) == "1"}
+	if err := s.objs.StoreReplica(r.Context(), o); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -17,6 +17,9 @@ const (
 	hdrVersion = "X-Objstore-Version" // "<timestamp>.<origin>"
 	hdrHops    = "X-Objstore-Hops"    // forwards so far; see MaxHops
 	hdrMembers = "X-Objstore-Members" // the sender's count of live members
+	hdrFetched = "X-Objstore-Fetched" // "1": read from the backend for this request
+	hdrSeq     = "X-Objstore-Seq"     // a replica's put event Seq
+	hdrDirty   = "X-Objstore-Dirty"   // "1": a replica not yet in the backend
 )
 
 // MaxHops is the most forwards a request may have made before it arrives:

@@ -130,7 +130,9 @@ func TestOpenClearsStaleTemps(t *testing.T) {
 	s, dir := newTestStore(t)
 	tmp, _ := s.NewTemp()
 	tmp.Write([]byte("crash mid-write"))
-	// Simulate a crash: the file is never closed or removed.
+	// Simulate a crash: the temp file is never closed or removed, and the
+	// process (its spare maker too) is gone before the next Open.
+	s.Close()
 	s2, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)

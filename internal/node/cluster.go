@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
+	"github.com/objstore/objstore/internal/peer"
+	"github.com/objstore/objstore/internal/rendezvous"
+)
+
+// Member is a live node of the cluster.
+type Member struct {
+	ID       string
+	PeerAddr string // host:port of its peer listener
+}
+
+// Cluster is the node's view of its cluster's membership (the membership
+// package). Implementations must be safe for concurrent use and must not
+// block.
+type Cluster interface {
+	// Live returns the members currently alive, this node included.
+	Live() []Member
+}
+
+// Peers makes requests to other nodes (peer.Client). Implementations must
+// be safe for concurrent use and give up on an unresponsive peer quickly.
+type Peers interface {
+	Open(ctx context.Context, addr, bucket, key string, opts peer.OpenOptions, members int) (*peer.Object, error)
+	Replicate(ctx context.Context, addr string, o *peer.Object) error
+	Push(ctx context.Context, addr string, stream []byte) error
+	Sync(ctx context.Context, addr string, v journal.Vector) (io.ReadCloser, error)
+}
+
+// AllReplicas as Config.Replicas keeps a copy of every object on every node.
+const AllReplicas = -1
+
+// live returns the live members other than this node, and the count of all
+// live members (this node included).
+func (n *Node) peers() ([]Member, int) {
+	if n.cfg.Cluster == nil {
+		return nil, 1
+	}
+	all := n.cfg.Cluster.Live()
+	others := make([]Member, 0, len(all))
+	self := false
+	for _, m := range all {
+		if m.ID == n.id {
+			self = true
+		} else {
+			others = append(others, m)
+		}
+	}
+	count := len(others)
+	if self || len(all) == 0 {
+		count++
+	}
+	return others, count
+}
+
+// placement returns the members that should hold a copy of an object of
+// level lvl: the top Replicas of the key's rendezvous ranking over the live
+// members (all of them for level 2), owner first. Without a cluster it is
+// this node alone.
+func (n *Node) placement(bucket, key string, lvl core.Level) []Member {
+	if n.cfg.Cluster == nil {
+		return []Member{{ID: n.id}}
+	}
+	all := n.cfg.Cluster.Live()
+	if !slices.ContainsFunc(all, func(m Member) bool { return m.ID == n.id }) {
+		all = append(all, Member{ID: n.id})
+	}
+	r := n.cfg.Replicas
+	if lvl == core.LevelAll || r == AllReplicas {
+		r = len(all)
+	}
+	ids := make([]string, len(all))
+	byID := make(map[string]Member, len(all))
+	for i, m := range all {
+		ids[i] = m.ID
+		byID[m.ID] = m
+	}
+	top := rendezvous.Top(tableKey(bucket, key), ids, r)
+	out := make([]Member, len(top))
+	for i, id := range top {
+		out[i] = byID[id]
+	}
+	return out
+}
+
+// owner returns the key's owner: the top live member of its ranking.
+func (n *Node) owner(bucket, key string) Member {
+	return n.placement(bucket, key, core.LevelBackend)[0]
+}
+
+// liveHolders returns the live members other than this node that hold the
+// current version of o, in the key's ranking order.
+func (n *Node) liveHolders(o *object) []Member {
+	if n.cfg.Cluster == nil || o == nil {
+		return nil
+	}
+	v := o.e.View()
+	holders := v.Holders()
+	if len(holders) == 0 {
+		return nil
+	}
+	others, _ := n.peers()
+	var out []Member
+	for _, m := range others {
+		if slices.Contains(holders, m.ID) {
+			out = append(out, m)
+		}
+	}
+	ids := make([]string, len(out))
+	for i, m := range out {
+		ids[i] = m.ID
+	}
+	ranked := rendezvous.Rank(tableKey(o.e.Bucket, o.e.Key), ids)
+	slices.SortFunc(out, func(a, b Member) int { return slices.Index(ranked, a.ID) - slices.Index(ranked, b.ID) })
+	return out
+}
+
+// wantsCopy reports whether this node should hold a copy of o and does
+// not: o was written through the cluster (not merely read from the
+// backend), at level 1 or more, and this node is among its placement.
+func (n *Node) wantsCopy(o *object) bool {
+	if n.cfg.Cluster == nil || o == nil || o.hasBody() || o.e.State == index.Deleted || o.e.Level < core.LevelBackend ||
+		o.e.Ver.IsZero() || strings.HasPrefix(o.e.Ver.Origin, journal.BackendOrigin) {
+		return false
+	}
+	return slices.ContainsFunc(n.placement(o.e.Bucket, o.e.Key, o.e.Level), func(m Member) bool { return m.ID == n.id })
+}
