@@ -328,14 +328,14 @@ func applyJournal(tx *bolt.Tx, b *Batch, vec, floor journal.Vector, assigned *[]
 		v[origin] = seq
 		return bkt.Put([]byte(origin), binary.BigEndian.AppendUint64(nil, seq))
 	}
-	var buf []byte
 	for _, e := range b.events {
 		if e.Seq == Pending {
 			e.Seq = vec[e.Origin] + 1
 			*assigned = append(*assigned, e)
 		}
-		buf = journal.AppendBody(buf[:0], e)
-		if err := evs.Put(eventKey(e.Origin, e.Seq), buf); err != nil {
+		// bbolt keeps the value until the transaction ends: one buffer
+		// per event.
+		if err := evs.Put(eventKey(e.Origin, e.Seq), journal.AppendBody(nil, e)); err != nil {
 			return err
 		}
 		if err := raise(vec, vb, e.Origin, e.Seq); err != nil {

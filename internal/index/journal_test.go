@@ -88,6 +88,12 @@ func TestJournalNumbering(t *testing.T) {
 	if err := db.Commit(ctx, &b2); err != nil || e.Seq != 401 {
 		t.Fatalf("numbering after reopen: %d %v", e.Seq, err)
 	}
+	// Events of one commit keep their own bodies.
+	keys := map[string]bool{}
+	db.Events("self", 0, func(x *journal.Event) bool { keys[x.Key] = true; return true })
+	if len(keys) != 400 { // 399 puts and "z"
+		t.Fatalf("%d distinct keys in 400 events", len(keys))
+	}
 	var got *journal.Event
 	db.Events("self", 400, func(x *journal.Event) bool { got = x; return false })
 	if got == nil || got.Key != "z" || got.Kind != journal.Delete || got.Origin != "self" {

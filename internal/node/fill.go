@@ -226,6 +226,9 @@ func (f *fill) commit() error {
 		e.Info = p.e.Info
 		v := p.e.View()
 		e.SetView(&v)
+		if f.src.dirty {
+			e.State = index.Dirty // the recorder queues it on standby
+		}
 	}
 	o := n.applyFill(f.prev, &e, kind)
 	mu.Unlock()

@@ -326,7 +326,7 @@ func (n *Node) Delta(ctx context.Context, v journal.Vector, w io.Writer) error {
 	vec, floor := n.db.Vector(), n.db.Floor()
 	snapshot := false
 	for o, f := range floor {
-		if v[o] < f && o != n.id {
+		if v[o] < f {
 			snapshot = true
 		}
 	}

@@ -32,7 +32,7 @@ func (n *Node) OpenPeer(ctx context.Context, bucket, key string, opts peer.OpenO
 	if o != nil && o.hasBody() {
 		if obj := n.openLocal(o); obj != nil {
 			n.stats.servedToPeers.Add(uint64(o.e.Size))
-			return &peer.Object{Info: obj.Info, Ver: obj.ver, Body: obj.Content, Close: obj.Close}, nil
+			return &peer.Object{Info: obj.Info, Ver: obj.ver, Body: obj.Content, Close: obj.Close, Dirty: o.e.State == index.Dirty}, nil
 		}
 	}
 	if !opts.Fetch {
@@ -104,7 +104,7 @@ func (n *Node) StoreReplica(ctx context.Context, o *peer.Object) error {
 	if v.Ver != o.Ver {
 		return nil // a later version is known already: nothing to keep
 	}
-	if old != nil && old.hasBody() && old.e.Ver == o.Ver {
+	if old != nil && old.hasBody() && old.e.Ver == o.Ver && (old.e.State == index.Dirty || !o.Dirty) {
 		return nil // held already
 	}
 	now := time.Now().UTC()

@@ -73,8 +73,9 @@ func (n *Node) applyFill(prev *object, e *index.Entry, kind journal.Kind) *objec
 	return n.install(prev, o)
 }
 
-// record commits the entries of filled objects that are still current (a
-// put, delete or eviction since then recorded its own entry), each with
+// record commits the entries of filled objects whose bodies are still
+// current (a put, delete or eviction since then recorded its own entry),
+// each with
 // the journal event saying that this node holds a copy: a Hold of the
 // version the journal knows, or a Cache of the backend's version. A Cache
 // that loses to a version the journal knows keeps no body.
@@ -85,18 +86,31 @@ func (n *Node) record(ctx context.Context, objs []*object) {
 	b.SyncBodies()
 	var current []*object
 	var changes []change
-	for _, o := range objs {
-		if n.lookup(o.e.Bucket, o.e.Key) != o {
+	var standby int64
+	for _, fo := range objs {
+		// The fill's object may have been replaced since by one of the
+		// same body (a remote event about the key changed its view): its
+		// copy still needs recording, with the view of now.
+		o := n.lookup(fo.e.Bucket, fo.e.Key)
+		if o == nil || o.e.Gen != fo.e.Gen || !o.hasBody() {
+			continue
+		}
+		if v := o.e.View(); o != fo && v.Holds(n.id) {
 			continue
 		}
 		e := o.e
-		if o.fillEvent == journal.Cache {
+		if fo.fillEvent == journal.Cache {
 			n.localEvent(&b, o, &e, journal.Cache, journal.Version{})
 			if v := e.View(); !v.Holds(n.id) {
 				e.Info, e.State, e.Gen = v.Info, index.Evicted, ""
 			}
 		} else {
 			n.localEvent(&b, o, &e, journal.Hold, o.e.Ver)
+		}
+		if e.State == index.Dirty {
+			// A copy of another node's write-back put, not yet uploaded.
+			b.Enqueue(&index.Item{Op: index.OpPut, Bucket: e.Bucket, Key: e.Key, Gen: e.Gen, Enqueued: time.Now().UTC(), Standby: true})
+			standby++
 		}
 		b.Put(e)
 		current = append(current, o)
@@ -109,5 +123,9 @@ func (n *Node) record(ctx context.Context, objs []*object) {
 		for _, o := range current {
 			n.apply(o, nil)
 		}
+		return
+	}
+	if standby > 0 {
+		n.up.added(standby)
 	}
 }

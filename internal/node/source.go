@@ -27,6 +27,8 @@ type source struct {
 	// node does not cache on read, nor for a journal version this node
 	// does not know yet).
 	keep bool
+	// dirty: the peer's copy is not in the backend yet; so is this one.
+	dirty bool
 }
 
 // fail wraps an error reading the body.
@@ -67,7 +69,8 @@ func (n *Node) openSource(ctx context.Context, bucket, key string, prev *object,
 				continue
 			}
 			n.stats.peerReadOK.Add(1)
-			return &source{info: o.Info, ver: o.Ver, from: FromPeer, peer: m.ID, body: peerBody{o.Body, o.Close}, keep: opts.replicate || !n.cfg.NoCacheOnRead}, nil
+			return &source{info: o.Info, ver: o.Ver, from: FromPeer, peer: m.ID, body: peerBody{o.Body, o.Close},
+				keep: opts.replicate || !n.cfg.NoCacheOnRead, dirty: o.Dirty}, nil
 		}
 		if owner := n.owner(bucket, key); owner.ID != n.id && opts.hops < peer.MaxHops {
 			o, err := n.cfg.Peers.Open(ctx, owner.PeerAddr, bucket, key, peer.OpenOptions{Fetch: true, Hops: opts.hops + 1}, members)
@@ -100,7 +103,8 @@ func (n *Node) openSource(ctx context.Context, bucket, key string, prev *object,
 
 // ownerSource is the source of a body the key's owner served.
 func (n *Node) ownerSource(o *peer.Object, owner string, prev *object, opts fetchOpts) *source {
-	s := &source{info: o.Info, ver: o.Ver, from: FromPeer, peer: owner, body: peerBody{o.Body, o.Close}, keep: opts.replicate || !n.cfg.NoCacheOnRead}
+	s := &source{info: o.Info, ver: o.Ver, from: FromPeer, peer: owner, body: peerBody{o.Body, o.Close},
+		keep: opts.replicate || !n.cfg.NoCacheOnRead, dirty: o.Dirty}
 	if o.Fetched {
 		s.from = FromBackend
 	}

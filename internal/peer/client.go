@@ -138,7 +138,7 @@ func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOp
 		resp.Body.Close()
 		return nil, fmt.Errorf("peer GET %s: %w: Content-Length %d for an object of %d bytes", addr, journal.ErrCorrupt, resp.ContentLength, info.Size)
 	}
-	return &Object{Info: info, Ver: ver, Body: resp.Body, Close: func() { resp.Body.Close() }, Fetched: resp.Header.Get(hdrFetched) == "1"}, nil
+	return &Object{Info: info, Ver: ver, Body: resp.Body, Close: func() { resp.Body.Close() }, Fetched: resp.Header.Get(hdrFetched) == "1", Dirty: resp.Header.Get(hdrDirty) == "1"}, nil
 }
 
 // Replicate stores o on the peer at addr, durably once it returns nil.

@@ -28,7 +28,8 @@ type Object struct {
 	Fetched bool
 	// Seq is the Seq of the put event that made Ver (replicas only).
 	Seq uint64
-	// Dirty: the object is not in the backend yet (replicas only).
+	// Dirty: the object is not in the backend yet (a write-back put), so
+	// a copy of it must not be evicted before it is.
 	Dirty bool
 }
 
@@ -128,6 +129,9 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	setObjectHeaders(w.Header(), o.Info, o.Ver)
 	if o.Fetched {
 		w.Header().Set(hdrFetched, "1")
+	}
+	if o.Dirty {
+		w.Header().Set(hdrDirty, "1")
 	}
 	w.Header().Set("Content-Length", strconv.FormatInt(o.Info.Size, 10))
 	w.WriteHeader(http.StatusOK)

@@ -19,7 +19,7 @@ const (
 	hdrMembers = "X-Objstore-Members" // the sender's count of live members
 	hdrFetched = "X-Objstore-Fetched" // "1": read from the backend for this request
 	hdrSeq     = "X-Objstore-Seq"     // a replica's put event Seq
-	hdrDirty   = "X-Objstore-Dirty"   // "1": a replica not yet in the backend
+	hdrDirty   = "X-Objstore-Dirty"   // "1": an object not yet in the backend
 )
 
 // MaxHops is the most forwards a request may have made before it arrives:
