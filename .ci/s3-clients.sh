@@ -400,7 +400,7 @@ round() {
 	LOG=$T/objstore-$mode.log
 	echo "== write mode $mode: objstore on $OBJ_URL, backend weed $WEED_S3/$BUCKET"
 	start "objstore-$mode" env AWS_ACCESS_KEY_ID=$BACKEND_KEY AWS_SECRET_ACCESS_KEY=$BACKEND_SECRET \
-		"$T/objstore" serve --listen "127.0.0.1:$PORT" --data-dir "$T/node-$mode" \
+		"$T/objstore" serve --listen "127.0.0.1:$PORT" --cluster-listen 127.0.0.1:0 --data-dir "$T/node-$mode" \
 		--backend "s3://$BUCKET?endpoint=$WEED_S3&region=us-east-1&path_style=true" \
 		--access-key "$CLIENT_KEY" --secret-key "$CLIENT_SECRET" \
 		--write-mode "$mode" --log-level debug

@@ -68,6 +68,28 @@ type serveConfig struct {
 	// MultipartMaxAge is how long a multipart upload neither completed nor
 	// aborted is kept. Default 24h.
 	MultipartMaxAge time.Duration
+
+	// ClusterListen is the host:port of membership (gossip, TCP and UDP).
+	// Default "127.0.0.1:11999"; port 0 picks one.
+	ClusterListen string
+	// PeerListen is the host:port of node-to-node HTTP. Default "": the
+	// ClusterListen host with its port + 1 (0 when that port is 0).
+	PeerListen string
+	// Advertise is the host (or host:port of membership) other nodes reach
+	// this one at. Default "": derived from the listen addresses.
+	Advertise string
+	// Join lists host:port of nodes of the cluster to join; any one live
+	// node is enough. Default none: start a cluster alone.
+	Join []string
+	// ClusterSecret keys membership encryption and peer authentication.
+	// Default none: an open cluster, with a warning.
+	ClusterSecret string
+	// Replicas is how many nodes keep a copy of each written object (the
+	// receiving node besides), or -1 for every node ("all"). Default 2.
+	Replicas int
+	// CacheOnRead keeps a copy of what this node reads from a peer.
+	// Default true.
+	CacheOnRead bool
 }
 
 // defaultServeConfig returns a fresh serveConfig holding every default
@@ -82,6 +104,9 @@ func defaultServeConfig() serveConfig {
 		LogFormat:       "text",
 		UploadWorkers:   8,
 		MultipartMaxAge: 24 * time.Hour,
+		ClusterListen:   "127.0.0.1:11999",
+		Replicas:        2,
+		CacheOnRead:     true,
 	}
 }
 
@@ -94,8 +119,9 @@ func defaultServeConfig() serveConfig {
 // errors name the flag or environment variable at fault.
 func parseServe(args []string, getenv func(string) string) (serveConfig, error) {
 	cfg := defaultServeConfig()
-	var cacheSize string
-	fs := serveFlags(&cfg, &cacheSize)
+	var raw rawFlags
+	fs := serveFlags(&cfg, &raw)
+	cacheSize, join, replicas := raw.cacheSize, raw.join, raw.replicas
 	if err := fs.ParseEnv(args, getenv); err != nil {
 		return serveConfig{}, fmt.Errorf("serve: %w", err)
 	}
@@ -117,10 +143,10 @@ func parseServe(args []string, getenv func(string) string) (serveConfig, error) 
 	cfg.Backend, err = parseBackendURL(cfg.BackendURL, cfg.DataDir)
 	check("backend", err)
 	check("bucket", core.ValidateBucket(cfg.Bucket))
-	if cacheSize != "" {
-		cfg.CacheSize, err = parseSize(cacheSize)
+	if *cacheSize != "" {
+		cfg.CacheSize, err = parseSize(*cacheSize)
 		if err == nil && cfg.CacheSize == 0 {
-			err = fmt.Errorf("size %q: must be more than 0 (leave it empty for the automatic size)", cacheSize)
+			err = fmt.Errorf("size %q: must be more than 0 (leave it empty for the automatic size)", *cacheSize)
 		}
 		check("cache-size", err)
 	}
@@ -150,17 +176,51 @@ func parseServe(args []string, getenv func(string) string) (serveConfig, error) 
 	if cfg.UploadWorkers < 1 {
 		check("upload-workers", fmt.Errorf("%d workers: must be at least 1", cfg.UploadWorkers))
 	}
+	check("cluster-listen", checkListen(cfg.ClusterListen))
+	if cfg.PeerListen == "" {
+		cfg.PeerListen, err = nextPort(cfg.ClusterListen)
+		check("cluster-listen", err)
+	} else {
+		check("peer-listen", checkListen(cfg.PeerListen))
+	}
+	for _, j := range strings.Split(*join, ",") {
+		if j = strings.TrimSpace(j); j != "" {
+			if _, _, err := net.SplitHostPort(j); err != nil {
+				check("join", fmt.Errorf("address %q: want host:port", j))
+			}
+			cfg.Join = append(cfg.Join, j)
+		}
+	}
+	if strings.EqualFold(*replicas, "all") {
+		cfg.Replicas = -1
+	} else if r, err := strconv.Atoi(*replicas); err != nil || r < 1 {
+		check("replicas", fmt.Errorf("%q: want a count of at least 1, or all", *replicas))
+	} else {
+		cfg.Replicas = r
+	}
 	if len(errs) > 0 {
 		return serveConfig{}, fmt.Errorf("serve: %w", errors.Join(errs...))
 	}
 	return cfg, nil
 }
 
+// rawFlags hold the flags parseServe converts.
+type rawFlags struct {
+	cacheSize, join, replicas *string
+}
+
 // serveFlags defines the flags of objstore serve on a new set, storing
-// into cfg (whose values are the defaults) and, for --cache-size, which
-// parseServe converts, into cacheSize.
-func serveFlags(cfg *serveConfig, cacheSize *string) *envFlagSet {
+// into cfg (whose values are the defaults) and, for the flags parseServe
+// converts, into raw.
+func serveFlags(cfg *serveConfig, raw *rawFlags) *envFlagSet {
 	fs := newEnvFlagSet("serve", "objstore serve [flags]")
+	cacheSize, join, replicas := new(string), new(string), new(string)
+	*replicas = replicasString(cfg.Replicas)
+	*raw = rawFlags{cacheSize: cacheSize, join: join, replicas: replicas}
+	fs.StringVar(join, "join", "", "`host:port`,... of nodes of the cluster to join (any one live node is enough;\n"+
+		"a DNS name that resolves to several nodes works)")
+	fs.StringVar(replicas, "replicas", *replicas, "`count` of nodes that keep a copy of each written object besides the one\n"+
+		"that received it, or \"all\"")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`dir`ectory for cached bodies and the index")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "`host:port` to serve HTTP on")
 	fs.StringVar(&cfg.BackendURL, "backend", cfg.BackendURL, "origin bucket `URL`: file:///abs/dir, s3://bucket?region=R,\n"+
@@ -183,7 +243,29 @@ func serveFlags(cfg *serveConfig, cacheSize *string) *envFlagSet {
 	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "`file` of the TLS certificate (PEM) of the public listener")
 	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "`file` of the TLS private key (PEM) of the public listener")
 	fs.DurationVar(&cfg.MultipartMaxAge, "multipart-max-age", cfg.MultipartMaxAge, "age after which an unfinished S3 multipart upload is removed")
+	fs.StringVar(&cfg.ClusterListen, "cluster-listen", cfg.ClusterListen, "`host:port` of cluster membership (gossip over TCP and UDP)")
+	fs.StringVar(&cfg.PeerListen, "peer-listen", cfg.PeerListen, "`host:port` of node-to-node HTTP (default: the cluster-listen host, its port + 1)")
+	fs.StringVar(&cfg.Advertise, "advertise", cfg.Advertise, "`host` or host:port other nodes reach this one at (default derived)")
+	fs.StringVar(&cfg.ClusterSecret, "cluster-secret", cfg.ClusterSecret, "`passphrase` of the cluster: keys gossip encryption and node-to-node\n"+
+		"authentication (without it the cluster is open to anyone who reaches it)")
+	fs.BoolVar(&cfg.CacheOnRead, "cache-on-read", cfg.CacheOnRead, "keep a copy of objects read from other nodes")
 	return fs
+}
+
+// nextPort returns addr with its port + 1 (port 0 stays 0).
+func nextPort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p >= 65535 {
+		return "", fmt.Errorf("cluster listen port %q has no next port for --peer-listen", port)
+	}
+	if p > 0 {
+		p++
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p)), nil
 }
 
 // checkListen accepts host:port with a numeric port; an empty host means

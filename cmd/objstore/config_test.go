@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,7 @@ func TestParseServe(t *testing.T) {
 	}
 	defaults := defaultServeConfig()
 	defaults.Backend = backendSpec{Kind: backendFile, Dir: filepath.Join(cwd, "objstore-data", "origin")}
+	defaults.PeerListen = "127.0.0.1:12000" // the cluster port + 1
 
 	tests := []struct {
 		name    string
@@ -92,6 +94,9 @@ func TestParseServe(t *testing.T) {
 				"--access-key", "AK", "--secret-key", "SK", "--credentials-file", "/etc/objstore/keys",
 				"--allow-anonymous", "--api-token", "tok", "--domain", "s3.example.com",
 				"--tls-cert", "/c.pem", "--tls-key", "/k.pem", "--multipart-max-age", "2h",
+				"--cluster-listen", "0.0.0.0:7946", "--peer-listen", ":7000", "--advertise", "10.0.0.5",
+				"--join", "10.0.0.6:7946, objstore.internal:7946", "--cluster-secret", "s3cret",
+				"--replicas", "all", "--cache-on-read=false",
 			},
 			edit: func(c *serveConfig) {
 				*c = serveConfig{
@@ -103,8 +108,13 @@ func TestParseServe(t *testing.T) {
 					AccessKey: "AK", SecretKey: "SK", CredentialsFile: "/etc/objstore/keys",
 					AllowAnonymous: true, APIToken: "tok", Domain: "s3.example.com",
 					TLSCert: "/c.pem", TLSKey: "/k.pem", MultipartMaxAge: 2 * time.Hour,
+					ClusterListen: "0.0.0.0:7946", PeerListen: ":7000", Advertise: "10.0.0.5",
+					Join: []string{"10.0.0.6:7946", "objstore.internal:7946"}, ClusterSecret: "s3cret",
+					Replicas: -1, CacheOnRead: false,
 				}
 			}},
+		{name: "peer port follows the cluster port", args: []string{"--cluster-listen=127.0.0.2:0", "--replicas=3"},
+			edit: func(c *serveConfig) { c.ClusterListen, c.PeerListen, c.Replicas = "127.0.0.2:0", "127.0.0.2:0", 3 }},
 		{name: "default backend follows data dir", args: []string{"--data-dir=/srv/os"},
 			edit: func(c *serveConfig) {
 				c.DataDir = "/srv/os"
@@ -171,6 +181,10 @@ func TestParseServe(t *testing.T) {
 			wantErr: []string{"--secret-key", "go together"}},
 		{name: "tls cert without key", args: []string{"--tls-cert=/c.pem"},
 			wantErr: []string{"--tls-key", "go together"}},
+		{name: "bad join", args: []string{"--join=a:1,nohost"},
+			wantErr: []string{"--join", `"nohost"`}},
+		{name: "bad replicas", args: []string{"--replicas=0"},
+			wantErr: []string{"--replicas", "at least 1"}},
 		{name: "positional argument", args: []string{"extra"},
 			wantErr: []string{`unexpected argument "extra"`}},
 	}
@@ -193,7 +207,7 @@ func TestParseServe(t *testing.T) {
 			}
 			want := defaults
 			tt.edit(&want)
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
 		})
@@ -203,8 +217,8 @@ func TestParseServe(t *testing.T) {
 func TestParseServeHelp(t *testing.T) {
 	// parseServe prints usage to stderr; check the same flags' usage here.
 	cfg := defaultServeConfig()
-	var cacheSize string
-	fs := serveFlags(&cfg, &cacheSize)
+	var raw rawFlags
+	fs := serveFlags(&cfg, &raw)
 	var out strings.Builder
 	fs.SetOutput(&out)
 	if err := fs.ParseEnv([]string{"--help"}, nil); !errors.Is(err, flag.ErrHelp) {
@@ -223,6 +237,13 @@ func TestParseServeHelp(t *testing.T) {
 		`--log-level level`, `env OBJSTORE_LOG_LEVEL, default "info"`,
 		`--log-format format`, `env OBJSTORE_LOG_FORMAT, default "text"`,
 		`--upload-workers n`, `env OBJSTORE_UPLOAD_WORKERS, default 8`,
+		`--cluster-listen host:port`, `env OBJSTORE_CLUSTER_LISTEN, default "127.0.0.1:11999"`,
+		`--peer-listen host:port`, `env OBJSTORE_PEER_LISTEN`,
+		`--advertise host`, `env OBJSTORE_ADVERTISE`,
+		`--join host:port`, `env OBJSTORE_JOIN`,
+		`--cluster-secret passphrase`, `env OBJSTORE_CLUSTER_SECRET`,
+		`--replicas count`, `env OBJSTORE_REPLICAS, default "2"`,
+		`--cache-on-read`, `env OBJSTORE_CACHE_ON_READ, default true`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("usage lacks %q", want)

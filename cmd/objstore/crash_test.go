@@ -520,7 +520,7 @@ type proc struct {
 // kills it.
 func startProc(t *testing.T, bin, dataDir string, args ...string) *proc {
 	t.Helper()
-	args = append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--log-format", "json"}, args...)
+	args = append([]string{"serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--cluster-listen", "127.0.0.1:0", "--log-format", "json"}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -61,8 +61,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	ncfg.RevalidateAfter = cfg.RevalidateAfter
 	ncfg.UploadWorkers = cfg.UploadWorkers
 	ncfg.Logger = log.With("component", "node")
+	id, err := node.ReadID(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	cl, err := newCluster(cfg, id, log)
+	if err != nil {
+		return err
+	}
+	ncfg.Cluster, ncfg.Peers = cl.view, cl.client
+	ncfg.Replicas = cfg.Replicas
+	ncfg.NoCacheOnRead = !cfg.CacheOnRead
 	n, err := node.Open(ncfg)
 	if err != nil {
+		cl.close(ctx)
 		return err
 	}
 	defer n.Close()
@@ -102,6 +114,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		Bucket:  bucket,
 		Version: version,
 		Stats:   func() (any, error) { return stats(cfg.DataDir, n) },
+		Nodes:   func() (any, error) { return cl.nodes(n), nil },
 		Wrap:    func(op string, h http.Handler) http.Handler { return m.Instrument("v1", op, h) },
 		Token:   cfg.APIToken,
 		Logger:  log.With("component", "api"),
@@ -135,6 +148,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		}
 		served <- srv.Serve(ln)
 	}()
+	if err := cl.start(ctx, cfg, n, ln.Addr().String()); err != nil {
+		srv.Close()
+		cl.close(ctx)
+		return err
+	}
+	defer cl.close(context.Background())
 	ready.Store(true)
 	log.Info("objstore serving", "listen", ln.Addr().String(), "backend", cfg.Backend.String(),
 		"bucket", bucket, "data_dir", cfg.DataDir, "node_id", n.ID(), "write_mode", mode.String(),
@@ -152,6 +171,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	cl.close(sctx)
 	uploads.Close()
 	if err := n.Close(); err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -331,3 +331,18 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// ReadID returns the ID of the node whose data dir is dataDir, creating
+// the data dir and the ID if needed, without opening the node: a node's
+// cluster identity is needed to configure its peers before Open.
+func ReadID(dataDir string) (string, error) {
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", fmt.Errorf("node id: %w", err)
+	}
+	db, err := index.Open(filepath.Join(dataDir, "index.db"), index.Options{})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	return db.NodeID()
+}

@@ -70,7 +70,7 @@ func (n *Node) openSource(ctx context.Context, bucket, key string, prev *object,
 			}
 			n.stats.peerReadOK.Add(1)
 			return &source{info: o.Info, ver: o.Ver, from: FromPeer, peer: m.ID, body: peerBody{o.Body, o.Close},
-				keep: opts.replicate || !n.cfg.NoCacheOnRead, dirty: o.Dirty}, nil
+				keep: n.keepPeerCopy(o, opts), dirty: o.Dirty}, nil
 		}
 		if owner := n.owner(bucket, key); owner.ID != n.id && opts.hops < peer.MaxHops {
 			o, err := n.cfg.Peers.Open(ctx, owner.PeerAddr, bucket, key, peer.OpenOptions{Fetch: true, Hops: opts.hops + 1}, members)
@@ -101,10 +101,17 @@ func (n *Node) openSource(ctx context.Context, bucket, key string, prev *object,
 	return &source{info: obj.Info, from: FromBackend, body: obj.Body, keep: true}, nil
 }
 
+// keepPeerCopy says whether to keep a copy of what a peer served: for
+// replication, or on read unless NoCacheOnRead; never of a level-0
+// object, which stays on the node that took it.
+func (n *Node) keepPeerCopy(o *peer.Object, opts fetchOpts) bool {
+	return o.Info.Level >= core.LevelBackend && (opts.replicate || !n.cfg.NoCacheOnRead)
+}
+
 // ownerSource is the source of a body the key's owner served.
 func (n *Node) ownerSource(o *peer.Object, owner string, prev *object, opts fetchOpts) *source {
 	s := &source{info: o.Info, ver: o.Ver, from: FromPeer, peer: owner, body: peerBody{o.Body, o.Close},
-		keep: opts.replicate || !n.cfg.NoCacheOnRead, dirty: o.Dirty}
+		keep: n.keepPeerCopy(o, opts), dirty: o.Dirty}
 	if o.Fetched {
 		s.from = FromBackend
 	}

@@ -38,6 +38,9 @@ type Config struct {
 	Version string
 	// Stats returns the body of GET /api/v1/stats; it is marshalled to JSON.
 	Stats func() (any, error)
+	// Nodes returns the body of GET /api/v1/nodes (the cluster's members);
+	// it is marshalled to JSON. Nil: the endpoint answers 404.
+	Nodes func() (any, error)
 	// Wrap, when set, wraps each endpoint's handler (metrics, logging);
 	// op names the endpoint.
 	Wrap func(op string, h http.Handler) http.Handler
@@ -75,6 +78,9 @@ func New(cfg Config) *API {
 	route("GET /api/v1/version", "version", a.version)
 	route("GET /api/v1/ping", "ping", a.ping)
 	route("GET /api/v1/stats", "stats", a.stats)
+	if cfg.Nodes != nil {
+		route("GET /api/v1/nodes", "nodes", a.nodes)
+	}
 	// Keyed routes take the rest of the raw path as the ID, so that any key
 	// (with "//", "." or ".." segments) arrives intact instead of being
 	// cleaned and redirected by the mux.

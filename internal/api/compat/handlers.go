@@ -73,6 +73,14 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, v)
 }
 
+func (a *API) nodes(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.cfg.Nodes()
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, v)
+}
+
 func (a *API) put(w http.ResponseWriter, r *http.Request) error {
 	info := core.Info{
 		Bucket: a.cfg.Bucket,
