@@ -242,3 +242,16 @@ func (c *cluster) nodes(n *node.Node) []nodeInfo {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
+
+// membersByState counts the members this node knows by state.
+func (c *cluster) membersByState() map[string]int {
+	ms := c.view.ms.Load()
+	if ms == nil {
+		return nil
+	}
+	out := make(map[string]int)
+	for _, m := range ms.Members() {
+		out[m.State.String()]++
+	}
+	return out
+}

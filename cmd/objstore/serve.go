@@ -87,7 +87,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	defer uploads.Close()
 
 	m := metrics.New(log.With("component", "http"))
-	m.WatchNode(func() metrics.Snapshot { return snapshot(n.Stats()) })
+	m.WatchNode(func() metrics.Snapshot {
+		s := snapshot(n.Stats())
+		s.Cluster.Members = cl.membersByState()
+		return s
+	})
 	var ready atomic.Bool
 	mux := http.NewServeMux()
 	auth, err := newAuth(cfg)
@@ -240,6 +244,7 @@ func stats(dataDir string, n *node.Node) (any, error) {
 }
 
 func snapshot(s node.Stats) metrics.Snapshot {
+	c := &s.Cluster
 	return metrics.Snapshot{
 		Hits: s.Hits, Misses: s.Misses,
 		Revalidations: s.Revalidations, StaleServed: s.StaleServed,
@@ -250,6 +255,18 @@ func snapshot(s node.Stats) metrics.Snapshot {
 		Objects: s.Objects, BytesCached: s.BytesCached, Capacity: s.Capacity,
 		UploadQueueLength: s.UploadQueueLength, UploadQueueOldest: s.UploadQueueOldest,
 		UploadsDone: s.UploadsDone, UploadRetries: s.UploadRetries,
+		Cluster: metrics.ClusterSnapshot{
+			StreamsReceived: c.StreamsReceived, EventsApplied: c.EventsApplied, EventsPushed: c.EventsPushed,
+			PushBytes: c.PushBytes, PushFailures: c.PushFailures,
+			SyncRounds: c.SyncRounds, SyncBytes: c.SyncBytes, DeltasServed: c.DeltasServed,
+			TombstonesCompacted: c.TombstonesCompacted, EventsStored: c.EventsStored,
+			PeerReads: map[string]uint64{
+				"holder_ok": c.PeerReadsOK, "holder_failed": c.PeerReadsFailed,
+				"owner_ok": c.OwnerReadsOK, "owner_failed": c.OwnerReadsFailed,
+			},
+			Replicated: c.Replicated, ReplicationFailed: c.ReplicationFailed, ReplicationDropped: c.ReplicationDropped,
+			ReplicationQueue: c.ReplicationQueue, BytesServedToPeers: c.BytesServedToPeers,
+		},
 	}
 }
 

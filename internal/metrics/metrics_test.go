@@ -315,6 +315,13 @@ func TestWatchNode(t *testing.T) {
 			Objects: 7, BytesCached: 7000, Capacity: 1 << 30,
 			UploadQueueLength: 2, UploadQueueOldest: 1500 * time.Millisecond,
 			UploadsDone: 9, UploadRetries: 6,
+			Cluster: ClusterSnapshot{
+				Members:         map[string]int{"alive": 3, "dead": 1},
+				StreamsReceived: 11, EventsApplied: 12, EventsPushed: 13, PushBytes: 14, PushFailures: 15,
+				SyncRounds: 16, SyncBytes: 17, DeltasServed: 18, TombstonesCompacted: 19, EventsStored: 20,
+				PeerReads:  map[string]uint64{"holder_ok": 21, "owner_failed": 22},
+				Replicated: 23, ReplicationFailed: 24, ReplicationDropped: 25, ReplicationQueue: 26, BytesServedToPeers: 27,
+			},
 		}
 	})
 	text := scrape(t, m)
@@ -348,6 +355,27 @@ func TestWatchNode(t *testing.T) {
 		`objstore_upload_queue_oldest_seconds 1.5`,
 		`objstore_uploads_total 9`,
 		`objstore_upload_retries_total 6`,
+		`objstore_cluster_members{state="alive"} 3`,
+		`objstore_cluster_members{state="dead"} 1`,
+		`objstore_cluster_members{state="suspect"} 0`,
+		`objstore_journal_streams_received_total 11`,
+		`objstore_journal_events_applied_total 12`,
+		`objstore_journal_events_pushed_total 13`,
+		`objstore_journal_push_bytes_total 14`,
+		`objstore_journal_push_failures_total 15`,
+		`objstore_antientropy_rounds_total 16`,
+		`objstore_antientropy_received_bytes_total 17`,
+		`objstore_antientropy_deltas_served_total 18`,
+		`objstore_journal_tombstones_compacted_total 19`,
+		`objstore_journal_events 20`,
+		`objstore_peer_reads_total{outcome="holder_ok"} 21`,
+		`objstore_peer_reads_total{outcome="owner_failed"} 22`,
+		`objstore_peer_reads_total{outcome="owner_ok"} 0`,
+		`objstore_replication_copies_total 23`,
+		`objstore_replication_failures_total 24`,
+		`objstore_replication_dropped_total 25`,
+		`objstore_replication_queue_length 26`,
+		`objstore_peer_served_bytes_total 27`,
 	)
 	if !strings.Contains(text, "# HELP objstore_upload_queue_oldest_seconds ") {
 		t.Error("no help text for objstore_upload_queue_oldest_seconds")

@@ -22,6 +22,23 @@ type Snapshot struct {
 	UploadQueueLength          int64
 	UploadQueueOldest          time.Duration // age of the oldest queued upload, 0 when empty
 	UploadsDone, UploadRetries uint64
+	Cluster                    ClusterSnapshot
+}
+
+// ClusterSnapshot is the node's part in its cluster.
+type ClusterSnapshot struct {
+	Members map[string]int // by state: alive, suspect, dead, left
+	// Journal: streams of events received (pushes and sync answers),
+	// events applied, own events pushed (once per peer), push bytes and
+	// failed pushes, anti-entropy rounds and the bytes they received,
+	// deltas served, tombstones compacted, events stored.
+	StreamsReceived, EventsApplied, EventsPushed, PushBytes, PushFailures uint64
+	SyncRounds, SyncBytes, DeltasServed, TombstonesCompacted              uint64
+	EventsStored                                                          int64
+	PeerReads                                                             map[string]uint64 // by outcome: holder_ok, holder_failed, owner_ok, owner_failed
+	Replicated, ReplicationFailed, ReplicationDropped                     uint64
+	ReplicationQueue                                                      int64
+	BytesServedToPeers                                                    uint64
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -42,6 +59,12 @@ type nodeCollector struct {
 	evictions, evictedBytes                             *prometheus.Desc
 	objects, bytesCached, capacity                      *prometheus.Desc
 	queueLength, queueOldest, uploads, uploadRetries    *prometheus.Desc
+
+	members, streams, applied, pushed, pushBytes, pushFailures *prometheus.Desc
+	syncRounds, syncBytes, deltas, compacted, stored           *prometheus.Desc
+	peerReads, replicated, replFailed, replDropped, replQueue  *prometheus.Desc
+	servedToPeers                                              *prometheus.Desc
+	states, outcomes                                           []string
 }
 
 var _ prometheus.Collector = (*nodeCollector)(nil)
@@ -67,6 +90,26 @@ func newNodeCollector() *nodeCollector {
 		queueOldest:     desc("objstore_upload_queue_oldest_seconds", "Age of the oldest write waiting to be uploaded, 0 when the queue is empty."),
 		uploads:         desc("objstore_uploads_total", "Queued writes uploaded to the backend."),
 		uploadRetries:   desc("objstore_upload_retries_total", "Upload attempts that failed and were scheduled again."),
+
+		states:        []string{"alive", "suspect", "dead", "left"},
+		outcomes:      []string{"holder_ok", "holder_failed", "owner_ok", "owner_failed"},
+		members:       desc("objstore_cluster_members", "Members of the cluster this node knows, by state.", "state"),
+		streams:       desc("objstore_journal_streams_received_total", "Streams of journal events received from peers (pushes and anti-entropy answers)."),
+		applied:       desc("objstore_journal_events_applied_total", "Journal events of other nodes applied here."),
+		pushed:        desc("objstore_journal_events_pushed_total", "This node's journal events pushed to peers, counted once per peer."),
+		pushBytes:     desc("objstore_journal_push_bytes_total", "Bytes of journal pushes sent, counted once per peer."),
+		pushFailures:  desc("objstore_journal_push_failures_total", "Pushes of journal events that failed (anti-entropy makes up for them)."),
+		syncRounds:    desc("objstore_antientropy_rounds_total", "Anti-entropy rounds: version vectors sent to a peer and the missing events pulled."),
+		syncBytes:     desc("objstore_antientropy_received_bytes_total", "Bytes of journal streams received in anti-entropy rounds."),
+		deltas:        desc("objstore_antientropy_deltas_served_total", "Anti-entropy requests of peers answered."),
+		compacted:     desc("objstore_journal_tombstones_compacted_total", "Tombstones forgotten after the horizon."),
+		stored:        desc("objstore_journal_events", "Journal events stored on this node."),
+		peerReads:     desc("objstore_peer_reads_total", "Reads of bodies from other nodes, by outcome: from a holder or through the key's owner.", "outcome"),
+		replicated:    desc("objstore_replication_copies_total", "Copies made on this node to restore the replica count."),
+		replFailed:    desc("objstore_replication_failures_total", "Copies to restore the replica count that failed (retried by the next repair scan)."),
+		replDropped:   desc("objstore_replication_dropped_total", "Objects not queued for a copy because the queue was full (found again by the next repair scan)."),
+		replQueue:     desc("objstore_replication_queue_length", "Objects waiting for a copy on this node."),
+		servedToPeers: desc("objstore_peer_served_bytes_total", "Body bytes this node sent to other nodes."),
 	}
 }
 
@@ -87,6 +130,9 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.evictions, c.evictedBytes,
 		c.objects, c.bytesCached, c.capacity,
 		c.queueLength, c.queueOldest, c.uploads, c.uploadRetries,
+		c.members, c.streams, c.applied, c.pushed, c.pushBytes, c.pushFailures,
+		c.syncRounds, c.syncBytes, c.deltas, c.compacted, c.stored,
+		c.peerReads, c.replicated, c.replFailed, c.replDropped, c.replQueue, c.servedToPeers,
 	} {
 		ch <- d
 	}
@@ -134,4 +180,25 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.queueOldest, s.UploadQueueOldest.Seconds())
 	counter(c.uploads, s.UploadsDone)
 	counter(c.uploadRetries, s.UploadRetries)
+
+	cl := &s.Cluster
+	for _, st := range c.states {
+		ch <- prometheus.MustNewConstMetric(c.members, prometheus.GaugeValue, float64(cl.Members[st]), st)
+	}
+	counter(c.streams, cl.StreamsReceived)
+	counter(c.applied, cl.EventsApplied)
+	counter(c.pushed, cl.EventsPushed)
+	counter(c.pushBytes, cl.PushBytes)
+	counter(c.pushFailures, cl.PushFailures)
+	counter(c.syncRounds, cl.SyncRounds)
+	counter(c.syncBytes, cl.SyncBytes)
+	counter(c.deltas, cl.DeltasServed)
+	counter(c.compacted, cl.TombstonesCompacted)
+	gauge(c.stored, float64(cl.EventsStored))
+	byLabel(c.peerReads, cl.PeerReads, c.outcomes)
+	counter(c.replicated, cl.Replicated)
+	counter(c.replFailed, cl.ReplicationFailed)
+	counter(c.replDropped, cl.ReplicationDropped)
+	gauge(c.replQueue, float64(cl.ReplicationQueue))
+	counter(c.servedToPeers, cl.BytesServedToPeers)
 }
