@@ -21,6 +21,10 @@ import (
 // membership metadata.
 const metaEvery = 10 * time.Second
 
+// readyPoll is how often a node checks whether it has caught up, to say
+// so in its metadata.
+const readyPoll = 100 * time.Millisecond
+
 // clusterView is the node's view of membership. It is created before the
 // node (which needs it) and bound to the membership once the node and its
 // peer listener are up: until then the node has no peers.
@@ -30,16 +34,24 @@ type clusterView struct {
 
 var _ node.Cluster = (*clusterView)(nil)
 
+// Live lists nobody until the membership has joined the cluster (or,
+// without --join, started it): until then the node works on its own and
+// has not caught up.
 func (c *clusterView) Live() []node.Member {
 	ms := c.ms.Load()
 	if ms == nil {
+		return nil
+	}
+	select {
+	case <-ms.Joined():
+	default:
 		return nil
 	}
 	live := ms.Live()
 	out := make([]node.Member, 0, len(live))
 	for _, m := range live {
 		if m.Meta.PeerAddr != "" {
-			out = append(out, node.Member{ID: m.ID, PeerAddr: m.Meta.PeerAddr})
+			out = append(out, node.Member{ID: m.ID, PeerAddr: m.Meta.PeerAddr, Ready: m.Meta.Ready})
 		}
 	}
 	return out
@@ -120,22 +132,29 @@ func (c *cluster) start(ctx context.Context, cfg serveConfig, n *node.Node, publ
 	return nil
 }
 
-// publish republishes the node's cache figures every metaEvery.
+// publish republishes the node's cache figures every metaEvery, and its
+// readiness as soon as it has caught up with the journal.
 func (c *cluster) publish(n *node.Node, publicAddr, advHost string) {
 	defer close(c.done)
-	t := time.NewTicker(metaEvery)
+	t := time.NewTicker(readyPoll)
 	defer t.Stop()
+	ready := false
+	last := time.Now()
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := c.ms.UpdateMeta(ctx, c.meta(n, publicAddr, advHost)); err != nil {
-				c.log.Debug("update node metadata", "err", err)
-			}
-			cancel()
 		}
+		if ready == n.CaughtUp() && time.Since(last) < metaEvery {
+			continue
+		}
+		ready, last = n.CaughtUp(), time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := c.ms.UpdateMeta(ctx, c.meta(n, publicAddr, advHost)); err != nil {
+			c.log.Debug("update node metadata", "err", err)
+		}
+		cancel()
 	}
 }
 
@@ -146,6 +165,7 @@ func (c *cluster) meta(n *node.Node, publicAddr, advHost string) membership.Meta
 		PeerAddr:   withHost(c.peerLn.Addr().String(), advHost),
 		Version:    version,
 		Capacity:   st.Capacity, Used: st.BytesCached, Objects: st.Objects,
+		Ready: n.CaughtUp(),
 	}
 }
 
@@ -221,6 +241,7 @@ type nodeInfo struct {
 	Capacity   int64  `json:"capacity"`
 	Used       int64  `json:"used"`
 	Objects    int64  `json:"objects"`
+	Ready      bool   `json:"ready"`
 }
 
 // nodes lists the cluster's members, this node's own figures fresh.
@@ -232,10 +253,11 @@ func (c *cluster) nodes(n *node.Node) []nodeInfo {
 	var out []nodeInfo
 	for _, m := range ms.Members() {
 		ni := nodeInfo{ID: m.ID, State: m.State.String(), Self: m.Self, PublicAddr: m.Meta.PublicAddr, PeerAddr: m.Meta.PeerAddr,
-			GossipAddr: m.Addr, Version: m.Meta.Version, Capacity: m.Meta.Capacity, Used: m.Meta.Used, Objects: m.Meta.Objects}
+			GossipAddr: m.Addr, Version: m.Meta.Version, Capacity: m.Meta.Capacity, Used: m.Meta.Used, Objects: m.Meta.Objects,
+			Ready: m.Meta.Ready}
 		if m.Self {
 			st := n.Stats()
-			ni.Capacity, ni.Used, ni.Objects = st.Capacity, st.BytesCached, st.Objects
+			ni.Capacity, ni.Used, ni.Objects, ni.Ready = st.Capacity, st.BytesCached, st.Objects, n.CaughtUp()
 		}
 		out = append(out, ni)
 	}

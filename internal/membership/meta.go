@@ -27,6 +27,9 @@ type Meta struct {
 	Used     int64 `json:"used,omitempty"`
 	// Objects is the number of cached objects.
 	Objects int64 `json:"objs,omitempty"`
+	// Ready: the node has caught up with the cluster's journal since it
+	// started, so others may send it work (make it a key's owner).
+	Ready bool `json:"rdy,omitempty"`
 }
 
 // encode returns the wire form of m: JSON with short keys, empty fields

@@ -17,6 +17,10 @@ import (
 type Member struct {
 	ID       string
 	PeerAddr string // host:port of its peer listener
+	// Ready: it has caught up with the journal since it started. A node
+	// not ready gets pushes and serves the copies it holds, but is not
+	// made a key's owner or a new copy's holder.
+	Ready bool
 }
 
 // Cluster is the node's view of its cluster's membership (the membership
@@ -63,17 +67,22 @@ func (n *Node) peers() ([]Member, int) {
 }
 
 // placement returns the members that should hold a copy of an object of
-// level lvl: the top Replicas of the key's rendezvous ranking over the live
-// members (all of them for level 2), owner first. Without a cluster it is
-// this node alone.
+// level lvl: the top Replicas of the key's rendezvous ranking over the
+// live, ready members (all of them for level 2), owner first. Without a
+// cluster it is this node alone.
 func (n *Node) placement(bucket, key string, lvl core.Level) []Member {
 	if n.cfg.Cluster == nil {
 		return []Member{{ID: n.id}}
 	}
-	all := n.cfg.Cluster.Live()
-	if !slices.ContainsFunc(all, func(m Member) bool { return m.ID == n.id }) {
-		all = append(all, Member{ID: n.id})
+	var all []Member
+	for _, m := range n.cfg.Cluster.Live() {
+		if m.Ready && m.ID != n.id {
+			all = append(all, m)
+		}
 	}
+	// This node counts itself once, ready or not: until it has caught up
+	// it does its own fetches rather than ask an owner it may not know.
+	all = append(all, Member{ID: n.id, Ready: true})
 	r := n.cfg.Replicas
 	if lvl == core.LevelAll || r == AllReplicas {
 		r = len(all)

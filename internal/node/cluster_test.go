@@ -158,7 +158,7 @@ func (cn *clusterNode) start(t *testing.T, tc *testCluster, cfg Config) {
 	cn.testNode = &testNode{Node: n, be: tc.be, dir: cfg.DataDir, cfg: cfg}
 	cn.late.n.Store(n)
 	cn.up = true
-	tc.fc.set(n.ID(), Member{ID: n.ID(), PeerAddr: strings.TrimPrefix(cn.srv.URL, "http://")}, false)
+	tc.fc.set(n.ID(), Member{ID: n.ID(), PeerAddr: strings.TrimPrefix(cn.srv.URL, "http://"), Ready: true}, false)
 	t.Cleanup(func() { cn.stop() })
 }
 

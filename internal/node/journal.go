@@ -490,11 +490,15 @@ func (n *Node) syncLoop() {
 }
 
 // syncOnce pulls from peer id, or a random live peer when id is empty. A
-// node with no peers has caught up by definition.
+// node alone in its cluster (its membership lists it, and no other) has
+// caught up by definition; one whose membership lists nobody yet has not
+// joined.
 func (n *Node) syncOnce(id string) {
 	others, _ := n.peers()
 	if len(others) == 0 {
-		n.caughtUp.Store(true)
+		if slices.ContainsFunc(n.cfg.Cluster.Live(), func(m Member) bool { return m.ID == n.id }) {
+			n.caughtUp.Store(true)
+		}
 		return
 	}
 	m := others[rand.IntN(len(others))]
