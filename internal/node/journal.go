@@ -160,9 +160,10 @@ func (n *Node) Receive(ctx context.Context, from string, sr *journal.StreamReade
 
 // pendingKey is a key's view while a batch of remote events is applied.
 type pendingKey struct {
-	old  *object
-	v    journal.View
-	prev []journal.Ref
+	bucket, key string
+	old         *object
+	v           journal.View
+	prev        []journal.Ref
 }
 
 // applyRemote applies other nodes' events (each origin's in Seq order,
@@ -184,7 +185,7 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 		k := tableKey(ev.Bucket, ev.Key)
 		p := keys[k]
 		if p == nil {
-			p = &pendingKey{old: n.lookup(ev.Bucket, ev.Key)}
+			p = &pendingKey{bucket: ev.Bucket, key: ev.Key, old: n.lookup(ev.Bucket, ev.Key)}
 			if p.old != nil {
 				p.v = p.old.e.View()
 			}
@@ -203,16 +204,27 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 		b.Advance(o, s)
 	}
 	changes := make([]change, 0, len(order))
+	var redeletes int64
 	for _, k := range order {
 		p := keys[k]
 		p.v.Prune()
 		forgetUnneeded(&b, p.prev, &p.v)
-		e := entryFor(p.old, &p.v)
+		e := entryFor(p.bucket, p.key, p.old, &p.v)
+		if p.v.Deleted && p.old != nil && p.old.e.State != index.Deleted && p.old.e.Made.Origin == n.id && p.old.e.Level >= core.LevelBackend {
+			// A delete won over this node's own put, which may have
+			// reached the backend after the delete did: delete it there
+			// (again), so that the backend agrees with the journal.
+			b.Enqueue(&index.Item{Op: index.OpDelete, Bucket: e.Bucket, Key: e.Key, Enqueued: time.Now().UTC()})
+			redeletes++
+		}
 		b.Put(e)
 		changes = append(changes, change{p.old, &e})
 	}
 	if err := n.publish(ctx, &b, changes...); err != nil {
 		return fmt.Errorf("apply journal events: %w", err)
+	}
+	if redeletes > 0 {
+		n.up.added(redeletes)
 	}
 	n.stats.eventsApplied.Add(uint64(len(events)))
 	for _, c := range changes {
@@ -226,7 +238,7 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 // entryFor returns the entry of a key whose view became v, old being its
 // object before (nil if none). A body of another version than v's is
 // dropped; a deleted key keeps a tombstone.
-func entryFor(old *object, v *journal.View) index.Entry {
+func entryFor(bucket, key string, old *object, v *journal.View) index.Entry {
 	var e index.Entry
 	if old != nil {
 		e = old.e
@@ -234,13 +246,11 @@ func entryFor(old *object, v *journal.View) index.Entry {
 	now := time.Now().UTC()
 	switch {
 	case v.Deleted:
-		e = index.Entry{Info: core.Info{Bucket: v.Info.Bucket, Key: v.Info.Key, ModTime: v.Ver.Time.Time().UTC()}, State: index.Deleted, Atime: now}
-		if old != nil {
-			e.Bucket, e.Key = old.e.Bucket, old.e.Key
-		}
+		e = index.Entry{Info: core.Info{Bucket: bucket, Key: key, ModTime: v.Ver.Time.Time().UTC()}, State: index.Deleted, Atime: now}
 	case old == nil || old.e.Ver != v.Ver || old.e.State == index.Deleted:
 		e = index.Entry{Info: v.Info, State: index.Evicted, Atime: now}
 	}
+	e.Bucket, e.Key = bucket, key
 	e.SetView(v)
 	return e
 }

@@ -200,6 +200,17 @@ func (n *Node) lookup(bucket, key string) *object {
 	return o
 }
 
+// lookupKnown is lookup for reads: a key whose only news so far is that
+// some node holds a version whose put has not arrived here yet has no
+// metadata to serve, and reads as unknown.
+func (n *Node) lookupKnown(bucket, key string) *object {
+	o := n.lookup(bucket, key)
+	if o != nil && o.e.State == index.Evicted && o.e.Ver.IsZero() && o.e.ETag == "" && len(o.e.Holdings) > 0 {
+		return nil
+	}
+	return o
+}
+
 // keyLock returns the write lock of (bucket, key). Changes to one key's
 // entry (put, delete, fill, evict, upload done) hold it from index commit to
 // table update, so the index and the table agree on the order of changes.

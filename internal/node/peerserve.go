@@ -25,7 +25,7 @@ func (n *Node) OpenPeer(ctx context.Context, bucket, key string, opts peer.OpenO
 	if err := validateAddr(bucket, key); err != nil {
 		return nil, err
 	}
-	o := n.lookup(bucket, key)
+	o := n.lookupKnown(bucket, key)
 	if o != nil && o.e.State == index.Deleted {
 		return nil, fmt.Errorf("get %q: %w", key, core.ErrDeleted)
 	}

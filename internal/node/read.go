@@ -70,7 +70,7 @@ func (n *Node) get(ctx context.Context, bucket, key string, opts GetOptions, hop
 	if err := validateAddr(bucket, key); err != nil {
 		return nil, err
 	}
-	o := n.lookup(bucket, key)
+	o := n.lookupKnown(bucket, key)
 	switch {
 	case o == nil && !opts.ReadThrough:
 		return nil, fmt.Errorf("get %q: %w", key, core.ErrNotFound)
@@ -120,7 +120,7 @@ func (n *Node) Stat(ctx context.Context, bucket, key string, opts GetOptions) (c
 	if err := validateAddr(bucket, key); err != nil {
 		return core.Info{}, 0, err
 	}
-	o := n.lookup(bucket, key)
+	o := n.lookupKnown(bucket, key)
 	switch {
 	case o != nil && o.e.State == index.Deleted:
 		return core.Info{}, 0, fmt.Errorf("stat %q: %w", key, core.ErrDeleted)
