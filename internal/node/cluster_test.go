@@ -547,3 +547,25 @@ func TestClusterCompactionThenSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterDeleteWinningOverOwnPutDeletesInBackend: a delete made
+// elsewhere that wins over this node's own put (whose upload may have
+// reached the backend after that delete) is carried out in the backend
+// again by this node.
+func TestClusterDeleteWinningOverOwnPutDeletesInBackend(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	a := tc.nodes[0]
+	a.put(t, "raced", []byte("uploaded late"))
+	own := a.lookup(bkt, "raced").e.Ver
+	del := &journal.Event{Origin: "ZZREMOTE", Seq: 1, Time: own.Time + 1, Kind: journal.Delete, Bucket: bkt, Key: "raced"}
+	if err := a.applyRemote(context.Background(), []*journal.Event{del}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.read(t, "raced", GetOptions{}); !errors.Is(err, core.ErrDeleted) {
+		t.Fatalf("read after the remote delete: %v", err)
+	}
+	eventually(t, "the backend object deleted again", func() bool {
+		_, err := tc.be.Head(context.Background(), bkt, "raced")
+		return errors.Is(err, core.ErrNotFound)
+	})
+}
