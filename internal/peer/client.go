@@ -24,8 +24,13 @@ type ClientConfig struct {
 	// DialTimeout bounds a new connection. Default 1s.
 	DialTimeout time.Duration
 	// HeaderTimeout bounds the wait for a response's headers (a peer's
-	// first byte). Default 5s: a forwarded miss waits for the backend.
+	// first byte) from a node reading its own disk: a read from a holder,
+	// a replica, a push. Default 2s: a slow holder is skipped for the next.
 	HeaderTimeout time.Duration
+	// FetchTimeout is HeaderTimeout for requests that wait on the backend
+	// or on a whole journal delta: a miss forwarded to the key's owner, a
+	// sync. Default 30s.
+	FetchTimeout time.Duration
 	// IdleConns is the number of idle connections kept per peer. Default 64.
 	IdleConns int
 }
@@ -33,8 +38,9 @@ type ClientConfig struct {
 // Client makes peer requests over persistent connections. Safe for
 // concurrent use.
 type Client struct {
-	auth *Auth
-	http *http.Client
+	auth          *Auth
+	http          *http.Client
+	header, fetch time.Duration
 }
 
 // NewClient returns a Client.
@@ -43,20 +49,22 @@ func NewClient(cfg ClientConfig) *Client {
 		cfg.DialTimeout = time.Second
 	}
 	if cfg.HeaderTimeout == 0 {
-		cfg.HeaderTimeout = 5 * time.Second
+		cfg.HeaderTimeout = 2 * time.Second
+	}
+	if cfg.FetchTimeout == 0 {
+		cfg.FetchTimeout = 30 * time.Second
 	}
 	if cfg.IdleConns == 0 {
 		cfg.IdleConns = 64
 	}
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   cfg.IdleConns,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: cfg.HeaderTimeout,
-		DisableCompression:    true,
+		DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: cfg.IdleConns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
 	}
-	return &Client{auth: cfg.Auth, http: &http.Client{Transport: tr}}
+	return &Client{auth: cfg.Auth, http: &http.Client{Transport: tr}, header: cfg.HeaderTimeout, fetch: cfg.FetchTimeout}
 }
 
 // Close closes idle connections.
@@ -85,7 +93,43 @@ func (e *Error) Unwrap() error {
 	return nil
 }
 
-func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
+// ErrTimeout: a peer did not answer in time.
+var ErrTimeout = errors.New("peer did not answer in time")
+
+// do makes a request whose response headers must arrive within wait (one
+// connection pool serves requests of every timeout); the body is then
+// read without a deadline beyond ctx's.
+func (c *Client) do(ctx context.Context, wait time.Duration, method, addr, path string, q url.Values, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(wait, cancel)
+	resp, err := c.send(ctx, method, addr, path, q, body, size, hdr)
+	if !timer.Stop() {
+		cancel()
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return nil, fmt.Errorf("peer %s %s: %w after %v", method, addr, ErrTimeout, wait)
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+func (c *Client) send(ctx context.Context, method, addr, path string, q url.Values, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
 	u := "http://" + addr + path
 	if len(q) > 0 {
 		u += "?" + q.Encode()
@@ -124,7 +168,11 @@ func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOp
 		q.Set("fetch", "1")
 	}
 	hdr := http.Header{hdrHops: {strconv.Itoa(opts.Hops)}, hdrMembers: {strconv.Itoa(members)}}
-	resp, err := c.do(ctx, http.MethodGet, addr, "/peer/v1/object", q, nil, 0, hdr)
+	wait := c.header
+	if opts.Fetch {
+		wait = c.fetch
+	}
+	resp, err := c.do(ctx, wait, http.MethodGet, addr, "/peer/v1/object", q, nil, 0, hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +197,8 @@ func (c *Client) Replicate(ctx context.Context, addr string, o *Object) error {
 		hdr.Set(hdrDirty, "1")
 	}
 	setObjectHeaders(hdr, o.Info, o.Ver)
-	resp, err := c.do(ctx, http.MethodPut, addr, "/peer/v1/object", q, o.Body, o.Info.Size, hdr)
+	// The peer answers once the body is durable: allow for its sync.
+	resp, err := c.do(ctx, c.fetch, http.MethodPut, addr, "/peer/v1/object", q, o.Body, o.Info.Size, hdr)
 	if err != nil {
 		return err
 	}
@@ -161,7 +210,7 @@ func (c *Client) Replicate(ctx context.Context, addr string, o *Object) error {
 // Push sends an encoded journal stream (see journal.StreamWriter) to the
 // peer at addr.
 func (c *Client) Push(ctx context.Context, addr string, stream []byte) error {
-	resp, err := c.do(ctx, http.MethodPost, addr, "/peer/v1/events", nil, bytes.NewReader(stream), int64(len(stream)), nil)
+	resp, err := c.do(ctx, c.header, http.MethodPost, addr, "/peer/v1/events", nil, bytes.NewReader(stream), int64(len(stream)), nil)
 	if err != nil {
 		return err
 	}
@@ -174,7 +223,7 @@ func (c *Client) Push(ctx context.Context, addr string, stream []byte) error {
 // and returns the stream; the caller closes it.
 func (c *Client) Sync(ctx context.Context, addr string, v journal.Vector) (io.ReadCloser, error) {
 	b := journal.AppendVector(nil, v)
-	resp, err := c.do(ctx, http.MethodPost, addr, "/peer/v1/sync", nil, bytes.NewReader(b), int64(len(b)), nil)
+	resp, err := c.do(ctx, c.fetch, http.MethodPost, addr, "/peer/v1/sync", nil, bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		return nil, err
 	}

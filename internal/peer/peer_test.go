@@ -195,3 +195,28 @@ func TestClientServer(t *testing.T) {
 		t.Fatalf("refused connection: %v", err)
 	}
 }
+
+// TestSlowPeerSkippedQuickly: a holder that does not answer within
+// HeaderTimeout fails fast, while a fetch may wait longer.
+func TestSlowPeerSkippedQuickly(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	auth, _ := NewAuth("", "cli")
+	c := NewClient(ClientConfig{Auth: auth, HeaderTimeout: 50 * time.Millisecond, FetchTimeout: time.Hour})
+	defer c.Close()
+	start := time.Now()
+	_, err := c.Open(context.Background(), strings.TrimPrefix(srv.URL, "http://"), "b", "k", OpenOptions{}, 1)
+	if !errors.Is(err, ErrTimeout) || !IsUnreachable(err) {
+		t.Fatalf("slow holder: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("gave up after %v", d)
+	}
+}
