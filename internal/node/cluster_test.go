@@ -569,3 +569,45 @@ func TestClusterDeleteWinningOverOwnPutDeletesInBackend(t *testing.T) {
 		return errors.Is(err, core.ErrNotFound)
 	})
 }
+
+// TestClusterEvictsExtraCopiesFirst: under pressure a node evicts the
+// copies it keeps beyond their placement before its placement copies,
+// even more recently used ones.
+func TestClusterEvictsExtraCopiesFirst(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.Replicas = 1 })
+	a := tc.nodes[0]
+	body := bytes.Repeat([]byte("p"), 1<<10)
+	var mine, extra []string
+	for i := 0; len(mine) < 4 || len(extra) < 4; i++ {
+		k := fmt.Sprint("obj", i)
+		if a.placement(bkt, k, core.LevelBackend)[0].ID == a.ID() {
+			if len(mine) < 4 {
+				mine = append(mine, k)
+				a.put(t, k, body)
+			}
+		} else if len(extra) < 4 {
+			extra = append(extra, k)
+			a.put(t, k, body) // a keeps it as the node that took it
+		}
+	}
+	// Use the extra copies last, so that plain LRU would evict a's own.
+	for _, k := range append(mine, extra...) {
+		if _, _, err := a.read(t, k, GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		o := a.lookup(bkt, k)
+		o.atime.Store(time.Now().UnixNano())
+		time.Sleep(time.Millisecond)
+	}
+	a.evict(context.Background(), a.used.Load()-4<<10)
+	for _, k := range extra {
+		if o := a.lookup(bkt, k); o.hasBody() {
+			t.Fatalf("extra copy %s kept while placement copies were evicted", k)
+		}
+	}
+	for _, k := range mine {
+		if o := a.lookup(bkt, k); !o.hasBody() {
+			t.Fatalf("placement copy %s evicted", k)
+		}
+	}
+}

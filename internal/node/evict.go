@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/objstore/objstore/internal/core"
@@ -73,16 +74,32 @@ func (n *Node) evict(ctx context.Context, target int64) {
 	type cand struct {
 		o     *object
 		atime int64
+		place bool // this node is among the object's placement
 	}
 	var cands []cand
 	n.mu.RLock()
 	for _, o := range n.objects {
 		if o.e.State == index.Clean && o.e.Level >= core.LevelBackend {
-			cands = append(cands, cand{o, o.atime.Load()})
+			cands = append(cands, cand{o: o, atime: o.atime.Load()})
 		}
 	}
 	n.mu.RUnlock()
-	sort.Slice(cands, func(i, j int) bool { return cands[i].atime < cands[j].atime })
+	// In a cluster, copies kept beyond the object's placement (read from
+	// a peer, or left by a membership change) go first: the cluster then
+	// keeps its Replicas copies of each object longer, and holds more
+	// distinct objects in all.
+	if n.cfg.Cluster != nil {
+		for i := range cands {
+			c := &cands[i]
+			c.place = slices.ContainsFunc(n.placement(c.o.e.Bucket, c.o.e.Key, c.o.e.Level), func(m Member) bool { return m.ID == n.id })
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].place != cands[j].place {
+			return !cands[i].place
+		}
+		return cands[i].atime < cands[j].atime
+	})
 
 	const batch = 256
 	for i := 0; i < len(cands) && n.used.Load()+n.reserved.Load() > target; i += batch {
@@ -110,8 +127,12 @@ func (n *Node) evictBatch(ctx context.Context, objs []*object) error {
 	var b index.Batch
 	var changes []change
 	var bytes uint64
-	for _, o := range objs {
-		if n.lookup(o.e.Bucket, o.e.Key) != o {
+	for _, chosen := range objs {
+		// The object may have been replaced since it was chosen by one of
+		// the same body (a journal event changed only its holders): evict
+		// that one; a new body or state is left alone.
+		o := n.lookup(chosen.e.Bucket, chosen.e.Key)
+		if o == nil || o.e.Gen != chosen.e.Gen || o.e.State != index.Clean {
 			continue
 		}
 		e := o.e
