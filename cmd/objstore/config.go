@@ -90,23 +90,27 @@ type serveConfig struct {
 	// CacheOnRead keeps a copy of what this node reads from a peer.
 	// Default true.
 	CacheOnRead bool
+	// TombstoneHorizon is how long deletes are remembered in the journal;
+	// a node away for longer catches up by snapshot. Default 168h.
+	TombstoneHorizon time.Duration
 }
 
 // defaultServeConfig returns a fresh serveConfig holding every default
 // (with Backend still unresolved: it depends on DataDir).
 func defaultServeConfig() serveConfig {
 	return serveConfig{
-		DataDir:         "./objstore-data",
-		Listen:          "127.0.0.1:10999",
-		Bucket:          "objstore",
-		WriteMode:       writeThrough,
-		LogLevel:        "info",
-		LogFormat:       "text",
-		UploadWorkers:   8,
-		MultipartMaxAge: 24 * time.Hour,
-		ClusterListen:   "127.0.0.1:11999",
-		Replicas:        2,
-		CacheOnRead:     true,
+		DataDir:          "./objstore-data",
+		Listen:           "127.0.0.1:10999",
+		Bucket:           "objstore",
+		WriteMode:        writeThrough,
+		LogLevel:         "info",
+		LogFormat:        "text",
+		UploadWorkers:    8,
+		MultipartMaxAge:  24 * time.Hour,
+		ClusterListen:    "127.0.0.1:11999",
+		Replicas:         2,
+		CacheOnRead:      true,
+		TombstoneHorizon: 7 * 24 * time.Hour,
 	}
 }
 
@@ -191,6 +195,9 @@ func parseServe(args []string, getenv func(string) string) (serveConfig, error) 
 			cfg.Join = append(cfg.Join, j)
 		}
 	}
+	if cfg.TombstoneHorizon <= 0 {
+		check("tombstone-horizon", fmt.Errorf("duration %v: must be positive", cfg.TombstoneHorizon))
+	}
 	if strings.EqualFold(*replicas, "all") {
 		cfg.Replicas = -1
 	} else if r, err := strconv.Atoi(*replicas); err != nil || r < 1 {
@@ -249,6 +256,7 @@ func serveFlags(cfg *serveConfig, raw *rawFlags) *envFlagSet {
 	fs.StringVar(&cfg.ClusterSecret, "cluster-secret", cfg.ClusterSecret, "`passphrase` of the cluster: keys gossip encryption and node-to-node\n"+
 		"authentication (without it the cluster is open to anyone who reaches it)")
 	fs.BoolVar(&cfg.CacheOnRead, "cache-on-read", cfg.CacheOnRead, "keep a copy of objects read from other nodes")
+	fs.DurationVar(&cfg.TombstoneHorizon, "tombstone-horizon", cfg.TombstoneHorizon, "how long the journal remembers deletes (a node away for longer\ncatches up by snapshot)")
 	return fs
 }
 

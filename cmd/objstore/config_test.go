@@ -96,7 +96,7 @@ func TestParseServe(t *testing.T) {
 				"--tls-cert", "/c.pem", "--tls-key", "/k.pem", "--multipart-max-age", "2h",
 				"--cluster-listen", "0.0.0.0:7946", "--peer-listen", ":7000", "--advertise", "10.0.0.5",
 				"--join", "10.0.0.6:7946, objstore.internal:7946", "--cluster-secret", "s3cret",
-				"--replicas", "all", "--cache-on-read=false",
+				"--replicas", "all", "--cache-on-read=false", "--tombstone-horizon", "48h",
 			},
 			edit: func(c *serveConfig) {
 				*c = serveConfig{
@@ -110,7 +110,7 @@ func TestParseServe(t *testing.T) {
 					TLSCert: "/c.pem", TLSKey: "/k.pem", MultipartMaxAge: 2 * time.Hour,
 					ClusterListen: "0.0.0.0:7946", PeerListen: ":7000", Advertise: "10.0.0.5",
 					Join: []string{"10.0.0.6:7946", "objstore.internal:7946"}, ClusterSecret: "s3cret",
-					Replicas: -1, CacheOnRead: false,
+					Replicas: -1, CacheOnRead: false, TombstoneHorizon: 48 * time.Hour,
 				}
 			}},
 		{name: "peer port follows the cluster port", args: []string{"--cluster-listen=127.0.0.2:0", "--replicas=3"},
@@ -244,6 +244,7 @@ func TestParseServeHelp(t *testing.T) {
 		`--cluster-secret passphrase`, `env OBJSTORE_CLUSTER_SECRET`,
 		`--replicas count`, `env OBJSTORE_REPLICAS, default "2"`,
 		`--cache-on-read`, `env OBJSTORE_CACHE_ON_READ, default true`,
+		`--tombstone-horizon duration`, `env OBJSTORE_TOMBSTONE_HORIZON, default 168h0m0s`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("usage lacks %q", want)

@@ -72,6 +72,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	ncfg.Cluster, ncfg.Peers = cl.view, cl.client
 	ncfg.Replicas = cfg.Replicas
 	ncfg.NoCacheOnRead = !cfg.CacheOnRead
+	ncfg.TombstoneHorizon = cfg.TombstoneHorizon
 	n, err := node.Open(ncfg)
 	if err != nil {
 		cl.close(ctx)
