@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -108,7 +109,11 @@ func (c *cluster) start(ctx context.Context, cfg serveConfig, n *node.Node, publ
 	mcfg.Join = cfg.Join
 	mcfg.Secret = cfg.ClusterSecret
 	mcfg.Logger = c.root // it names its own component
-	advHost, advAddr := advertised(cfg)
+	advHost, advAddr, err := advertised(ctx, cfg, net.DefaultResolver.LookupNetIP)
+	if err != nil {
+		c.peerSrv.Close()
+		return err
+	}
 	mcfg.AdvertiseAddr = advAddr
 	mcfg.Meta = c.meta(n, publicAddr, advHost)
 	ms, err := membership.New(ctx, mcfg)
@@ -193,20 +198,42 @@ func (c *cluster) shutdown(ctx context.Context) {
 }
 
 // advertised returns the host to advertise (empty: let membership pick)
-// and the membership advertise address.
-func advertised(cfg serveConfig) (host, addr string) {
-	if cfg.Advertise != "" {
-		if h, p, err := net.SplitHostPort(cfg.Advertise); err == nil {
-			return h, net.JoinHostPort(h, p)
+// and the membership advertise address. A --advertise host that is a name
+// (a container's or a Compose service's) is resolved with lookup, once, at
+// start: membership needs an IP, and the peer and public addresses are
+// advertised with the same one. When a name has several addresses, the
+// first IPv4 one is taken (the first of any family if there is none).
+func advertised(ctx context.Context, cfg serveConfig, lookup func(ctx context.Context, network, host string) ([]netip.Addr, error)) (host, addr string, err error) {
+	if cfg.Advertise == "" {
+		h, _, _ := net.SplitHostPort(cfg.ClusterListen)
+		if ip := net.ParseIP(h); ip != nil && !ip.IsUnspecified() {
+			return h, "", nil
 		}
-		_, p, _ := net.SplitHostPort(cfg.ClusterListen)
-		return cfg.Advertise, net.JoinHostPort(cfg.Advertise, p)
+		return "", "", nil
 	}
-	h, _, _ := net.SplitHostPort(cfg.ClusterListen)
-	if ip := net.ParseIP(h); ip != nil && !ip.IsUnspecified() {
-		return h, ""
+	h, p, err := net.SplitHostPort(cfg.Advertise)
+	if err != nil {
+		h = cfg.Advertise
+		_, p, _ = net.SplitHostPort(cfg.ClusterListen)
 	}
-	return "", ""
+	if net.ParseIP(h) == nil {
+		ips, err := lookup(ctx, "ip", h)
+		if err != nil {
+			return "", "", fmt.Errorf("advertise %q: %w", h, err)
+		}
+		if len(ips) == 0 {
+			return "", "", fmt.Errorf("advertise %q: the name has no address", h)
+		}
+		ip := ips[0]
+		for _, a := range ips {
+			if a.Unmap().Is4() {
+				ip = a
+				break
+			}
+		}
+		h = ip.Unmap().String()
+	}
+	return h, net.JoinHostPort(h, p), nil
 }
 
 // withHost returns addr (host:port) with an unspecified host replaced by

@@ -252,7 +252,7 @@ func serveFlags(cfg *serveConfig, raw *rawFlags) *envFlagSet {
 	fs.DurationVar(&cfg.MultipartMaxAge, "multipart-max-age", cfg.MultipartMaxAge, "age after which an unfinished S3 multipart upload is removed")
 	fs.StringVar(&cfg.ClusterListen, "cluster-listen", cfg.ClusterListen, "`host:port` of cluster membership (gossip over TCP and UDP)")
 	fs.StringVar(&cfg.PeerListen, "peer-listen", cfg.PeerListen, "`host:port` of node-to-node HTTP (default: the cluster-listen host, its port + 1)")
-	fs.StringVar(&cfg.Advertise, "advertise", cfg.Advertise, "`host` or host:port other nodes reach this one at (default derived)")
+	fs.StringVar(&cfg.Advertise, "advertise", cfg.Advertise, "`host` or host:port other nodes reach this one at, an IP or a name resolved\nat start (default derived)")
 	fs.StringVar(&cfg.ClusterSecret, "cluster-secret", cfg.ClusterSecret, "`passphrase` of the cluster: keys gossip encryption and node-to-node\n"+
 		"authentication (without it the cluster is open to anyone who reaches it)")
 	fs.BoolVar(&cfg.CacheOnRead, "cache-on-read", cfg.CacheOnRead, "keep a copy of objects read from other nodes")
