@@ -59,6 +59,9 @@ type Membership struct {
 	events       atomic.Uint64
 	coalesced    atomic.Uint64
 	joinAttempts atomic.Uint64
+	reconnects   atomic.Uint64
+
+	failed map[string]failedMember // by ID; guarded by mu; see reconnect.go
 }
 
 // New validates cfg, binds BindAddr and starts this node's membership: it
@@ -86,6 +89,7 @@ func New(ctx context.Context, cfg Config) (*Membership, error) {
 		deadTTL:  mc.GossipToTheDeadTime,
 		meta:     meta,
 		members:  make(map[string]*entry),
+		failed:   make(map[string]failedMember),
 		changed:  make(chan struct{}, 1),
 		peerSeen: make(chan struct{}, 1),
 		joined:   make(chan struct{}),
@@ -111,8 +115,13 @@ func New(ctx context.Context, cfg Config) (*Membership, error) {
 	m.localAddr = ml.LocalNode().Address()
 	logger.Info("membership started", "node", cfg.NodeID, "addr", m.localAddr, "encrypted", cfg.Secret != "", "seeds", cfg.Join)
 
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.dispatch()
+	every := reconnectLAN
+	if cfg.Fast {
+		every = reconnectFast
+	}
+	go m.reconnectLoop(every)
 	if len(cfg.Join) == 0 {
 		m.markJoined()
 		close(m.joinDone)
@@ -331,6 +340,9 @@ type Stats struct {
 	// JoinAttempts counts background join attempts (each tries every
 	// seed).
 	JoinAttempts uint64
+	// Reconnects counts attempts to rejoin members declared dead (or the
+	// seeds, when no other member is alive), see reconnect.go.
+	Reconnects uint64
 	// HealthScore is memberlist's view of its own timeliness: 0 is
 	// healthy, higher means this node misses its probe deadlines (an
 	// overloaded host) and has slowed its failure detection.
@@ -355,6 +367,7 @@ func (m *Membership) Stats() Stats {
 	s.Events = m.events.Load()
 	s.Coalesced = m.coalesced.Load()
 	s.JoinAttempts = m.joinAttempts.Load()
+	s.Reconnects = m.reconnects.Load()
 	s.HealthScore = m.ml.GetHealthScore()
 	return s
 }

@@ -442,3 +442,25 @@ func TestCloseTwice(t *testing.T) {
 		t.Fatal("OnChange called after Close")
 	}
 }
+
+// TestReconnectAfterLongPartition: a member declared dead and forgotten
+// that comes back at its address, alone and joining no one (the far side
+// of a partition that outlasted GossipToTheDeadTime), is found again by
+// the others' reconnection, and both sides see each other alive.
+func TestReconnectAfterLongPartition(t *testing.T) {
+	nodes := newCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	id, addr := b.LocalID(), b.LocalAddr()
+	crash(t, b)
+	waitState(t, a, id, StateDead)
+	// Past the time memberlist gossips to the dead, and forgets them.
+	eventually(t, func() string { return fmt.Sprint(a.Members()) }, func() bool {
+		_, known := a.Get(id)
+		return !known
+	})
+	back := newTestNode(t, func(c *Config) { c.NodeID, c.BindAddr = id, addr })
+	waitLiveIDs(t, []*Membership{a, back}, ids([]*Membership{a, back}))
+	if a.Stats().Reconnects == 0 {
+		t.Fatal("healed without a reconnection")
+	}
+}

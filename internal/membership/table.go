@@ -147,6 +147,7 @@ func (d *delegate) NotifyJoin(n *memberlist.Node) {
 	e.gen++
 	e.leaving = false
 	e.since = time.Now()
+	m.noteFailedLocked(e)
 	m.changedLocked()
 	m.mu.Unlock()
 	if n.Name != m.cfg.NodeID {
@@ -176,6 +177,7 @@ func (d *delegate) NotifyLeave(n *memberlist.Node) {
 		e.member.State = StateDead
 	}
 	e.since = time.Now()
+	m.noteFailedLocked(e)
 	m.changedLocked()
 	m.mu.Unlock()
 }
@@ -197,6 +199,7 @@ func (d *delegate) NotifyMsg(b []byte) {
 	e.leaving = true
 	if e.member.State == StateDead {
 		e.member.State = StateLeft
+		m.noteFailedLocked(e)
 		m.changedLocked()
 	}
 }
