@@ -12,8 +12,8 @@
 #   DOCKER_CLUSTER_LOG_LEVEL=L   the nodes' --log-level (default info)
 #   DOCKER_CLUSTER_LONG=1        also cut a node off for longer than
 #                                memberlist remembers a dead member (30 s)
-#                                and check that the cluster heals; it does
-#                                not yet, so this check fails (about +2 min)
+#                                and check that the cluster heals (about
+#                                +1 min; .ci/run sets it)
 #
 # Without a working Docker engine the script fails under CI (CI=true) and
 # skips with a message elsewhere.
