@@ -1,6 +1,7 @@
 package s3backend
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,6 +29,10 @@ import (
 // go through the SDK, whose per-call cost is small next to their transfer
 // and which sends them with Expect: 100-continue.
 const directMaxPut = 1 << 20
+
+// directBuffered is the largest body a direct PutObject reads into memory
+// once rather than from the file for each use.
+const directBuffered = 64 << 10
 
 // direct sends the node's hot-path requests, GetObject and small
 // PutObjects, as plain HTTP requests signed with the SDK's SigV4 signer,
@@ -168,21 +173,39 @@ func (d *direct) put(ctx context.Context, base *url.URL, in *s3.PutObjectInput, 
 	if err != nil {
 		return "", fmt.Errorf("seek body: %w", err)
 	}
+	// A small body is read once, for its hash and every try: one read of
+	// the file instead of one per use. (Not from a pool: the transport
+	// may still read a request's body after Do returns.)
+	var mem []byte
+	if size <= directBuffered {
+		mem = make([]byte, size)
+		if _, err := io.ReadFull(body, mem); err != nil {
+			return "", fmt.Errorf("read body: %w", err)
+		}
+	}
 	payload := "UNSIGNED-PAYLOAD"
 	if u.Scheme == "http" {
 		// Without TLS the signature covers the body, as the SDK does it.
 		hash := sha256.New()
-		if _, err := io.CopyN(hash, body, size); err != nil {
+		if mem != nil {
+			hash.Write(mem)
+		} else if _, err := io.CopyN(hash, body, size); err != nil {
 			return "", fmt.Errorf("hash body: %w", err)
 		}
 		payload = hex.EncodeToString(hash.Sum(nil))
 	}
 	var etag string
 	err = d.do(ctx, "PutObject", func() (*http.Request, error) {
-		if _, err := body.Seek(start, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("seek body: %w", err)
+		var r io.Reader
+		if mem != nil {
+			r = bytes.NewReader(mem)
+		} else {
+			if _, err := body.Seek(start, io.SeekStart); err != nil {
+				return nil, fmt.Errorf("seek body: %w", err)
+			}
+			r = io.LimitReader(body, size)
 		}
-		req, err := newRequest(ctx, http.MethodPut, u, h, io.NopCloser(io.LimitReader(body, size)))
+		req, err := newRequest(ctx, http.MethodPut, u, h, io.NopCloser(r))
 		if err != nil {
 			return nil, err
 		}

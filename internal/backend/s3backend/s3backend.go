@@ -55,6 +55,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			// Every connection goes to the same host: keep as many
 			// idle as the pool holds, not the default 10.
 			t.MaxIdleConnsPerHost = t.MaxIdleConns
+			// Headers and a small body leave in one write, not two
+			// (the default buffer is 4 KiB).
+			t.WriteBufferSize = 64 << 10
 		})
 	// One retryer for the SDK's requests and the direct ones, so that they
 	// share its retry token bucket.
