@@ -13,6 +13,7 @@
 #   BENCH_ROUNDS=1        times to repeat each measurement; the best counts
 #   BENCH_REV=            build objstore from this commit, not the working tree
 #   BENCH_KEEP=1          keep the temporary directory (logs, data) at the end
+#   BENCH_ONLY=hit,miss,put  measure only these groups (comma-separated)
 #
 # It builds objstore and the two helpers (bench/fakes3, bench/load), installs
 # nginx and wrk from Debian if they are missing, starts every server as its
@@ -37,6 +38,7 @@ THREADS=${BENCH_THREADS:-2}
 ROUNDS=${BENCH_ROUNDS:-1}
 REV=${BENCH_REV:-}
 KEEP=${BENCH_KEEP:-}
+ONLY=${BENCH_ONLY:-hit,miss,put}
 
 # Targets.
 HIT_MIN=0.80        # objstore hit GET req/s ≥ HIT_MIN × nginx
@@ -61,6 +63,13 @@ done
 ((SAMPLES >= 200)) || die "BENCH_SAMPLES must be at least 200"
 ((DURATION >= 1)) || die "BENCH_DURATION must be at least 1 second"
 ((ROUNDS >= 1)) || die "BENCH_ROUNDS must be at least 1"
+# want GROUP: whether BENCH_ONLY asks for GROUP (hit, miss or put).
+want() { [[ ,$ONLY, == *,$1,* ]]; }
+IFS=, read -ra only_groups <<<"$ONLY"
+((${#only_groups[@]} > 0)) || die "BENCH_ONLY names no group; want some of hit,miss,put"
+for g in "${only_groups[@]}"; do
+	[[ $g == hit || $g == miss || $g == put ]] || die "BENCH_ONLY: unknown group '$g'; want some of hit,miss,put"
+done
 
 cd "$(dirname "$0")/.."
 [[ -f go.mod && -d cmd/objstore ]] || die "run me from the objstore repository"
@@ -244,8 +253,10 @@ http {
     }
 }
 EOF
-start nginx "$NGINX" -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf"
-wait_up nginx "$NGINX_URL/obj-4k"
+if want hit; then
+	start nginx "$NGINX" -p "$T/nginx" -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf"
+	wait_up nginx "$NGINX_URL/obj-4k"
+fi
 
 # start_objstore NAME MODE PORT: a fresh node with --write-mode MODE on the
 # fake S3, its data in $T/objstore-NAME.
@@ -300,76 +311,82 @@ best() { # best METRIC max|min
 
 # 1. Local hits vs nginx. The objects go in through /api/v1/put and are
 # checked to come back byte for byte as HITs, as nginx's copies do.
-for size in 4k 1m; do
-	curl -sf -o /dev/null -X POST -H "X-Meta-ID: hit-$size" -H "Content-Type: application/octet-stream" \
-		--data-binary "@$T/www/obj-$size" "$OBJ_URL/api/v1/put" || die "put hit-$size failed"
-	curl -sf -D "$T/hit-$size.headers" -o "$T/hit-$size.body" "$OBJ_URL/api/v1/get/hit-$size" || die "get hit-$size failed"
-	grep -qi '^X-Objstore-Cache: HIT' "$T/hit-$size.headers" || die "GET hit-$size was not a local hit"
-	cmp -s "$T/hit-$size.body" "$T/www/obj-$size" || die "objstore returned other bytes for hit-$size"
-	curl -sf -o "$T/nginx-$size.body" "$NGINX_URL/obj-$size" || die "nginx: get obj-$size failed"
-	cmp -s "$T/nginx-$size.body" "$T/www/obj-$size" || die "nginx returned other bytes for obj-$size"
-done
-# The same objects through the S3 API: wrk sends presigned GETs (the
-# benchmark's credentials, valid an hour), so every request's SigV4
-# signature is verified.
-declare -A S3GET
-for size in 4k 1m; do
-	S3GET[$size]=$("$LOAD" -mode presign -url "$OBJ_URL" -bucket "$BUCKET" -prefix "hit-$size") || die "presign hit-$size failed"
-	curl -sf -D "$T/s3-$size.headers" -o "$T/s3-$size.body" "${S3GET[$size]}" || die "S3 GET hit-$size failed"
-	grep -qi '^X-Objstore-Cache: HIT' "$T/s3-$size.headers" || die "S3 GET hit-$size was not a local hit"
-	cmp -s "$T/s3-$size.body" "$T/www/obj-$size" || die "the S3 API returned other bytes for hit-$size"
-done
-for r in $(seq "$ROUNDS"); do
+if want hit; then
 	for size in 4k 1m; do
-		log "round $r/$ROUNDS: GET $size hit, nginx, /api/v1 and S3 (wrk -t$THREADS -c$CONNS -d${DURATION}s)"
-		# (A failure inside $(...) stops the script only from an assignment.)
-		rps=$(wrk_rps "$NGINX_URL/obj-$size" "$T/wrk-nginx-$size-$r.txt")
-		add "nginx-$size" "$rps"
-		rps=$(wrk_rps "$OBJ_URL/api/v1/get/hit-$size" "$T/wrk-objstore-$size-$r.txt")
-		add "hit-$size" "$rps"
-		rps=$(wrk_rps "${S3GET[$size]}" "$T/wrk-s3-$size-$r.txt")
-		add "s3-$size" "$rps"
+		curl -sf -o /dev/null -X POST -H "X-Meta-ID: hit-$size" -H "Content-Type: application/octet-stream" \
+			--data-binary "@$T/www/obj-$size" "$OBJ_URL/api/v1/put" || die "put hit-$size failed"
+		curl -sf -D "$T/hit-$size.headers" -o "$T/hit-$size.body" "$OBJ_URL/api/v1/get/hit-$size" || die "get hit-$size failed"
+		grep -qi '^X-Objstore-Cache: HIT' "$T/hit-$size.headers" || die "GET hit-$size was not a local hit"
+		cmp -s "$T/hit-$size.body" "$T/www/obj-$size" || die "objstore returned other bytes for hit-$size"
+		curl -sf -o "$T/nginx-$size.body" "$NGINX_URL/obj-$size" || die "nginx: get obj-$size failed"
+		cmp -s "$T/nginx-$size.body" "$T/www/obj-$size" || die "nginx returned other bytes for obj-$size"
 	done
-done
-stop nginx
+	# The same objects through the S3 API: wrk sends presigned GETs (the
+	# benchmark's credentials, valid an hour), so every request's SigV4
+	# signature is verified.
+	declare -A S3GET
+	for size in 4k 1m; do
+		S3GET[$size]=$("$LOAD" -mode presign -url "$OBJ_URL" -bucket "$BUCKET" -prefix "hit-$size") || die "presign hit-$size failed"
+		curl -sf -D "$T/s3-$size.headers" -o "$T/s3-$size.body" "${S3GET[$size]}" || die "S3 GET hit-$size failed"
+		grep -qi '^X-Objstore-Cache: HIT' "$T/s3-$size.headers" || die "S3 GET hit-$size was not a local hit"
+		cmp -s "$T/s3-$size.body" "$T/www/obj-$size" || die "the S3 API returned other bytes for hit-$size"
+	done
+	for r in $(seq "$ROUNDS"); do
+		for size in 4k 1m; do
+			log "round $r/$ROUNDS: GET $size hit, nginx, /api/v1 and S3 (wrk -t$THREADS -c$CONNS -d${DURATION}s)"
+			# (A failure inside $(...) stops the script only from an assignment.)
+			rps=$(wrk_rps "$NGINX_URL/obj-$size" "$T/wrk-nginx-$size-$r.txt")
+			add "nginx-$size" "$rps"
+			rps=$(wrk_rps "$OBJ_URL/api/v1/get/hit-$size" "$T/wrk-objstore-$size-$r.txt")
+			add "hit-$size" "$rps"
+			rps=$(wrk_rps "${S3GET[$size]}" "$T/wrk-s3-$size-$r.txt")
+			add "s3-$size" "$rps"
+		done
+	done
+	stop nginx
+fi
 
 # 2. Misses vs direct GETs from the same S3 server, sequential. Each miss
 # reads a key the node has never seen. The first $SKIP requests of each run
 # open the connections and warm both paths, and are not counted.
-SKIP=20
-log "GET 4k miss vs direct S3 GET: seeding $((2 * ROUNDS * (SAMPLES + SKIP))) objects"
-for r in $(seq "$ROUNDS"); do
-	for p in miss direct; do
-		load_run "seed-$p-$r" -mode seed -prefix "$p/$r/" -count $((SAMPLES + SKIP)) -size 4096 -c 8
+if want miss; then
+	SKIP=20
+	log "GET 4k miss vs direct S3 GET: seeding $((2 * ROUNDS * (SAMPLES + SKIP))) objects"
+	for r in $(seq "$ROUNDS"); do
+		for p in miss direct; do
+			load_run "seed-$p-$r" -mode seed -prefix "$p/$r/" -count $((SAMPLES + SKIP)) -size 4096 -c 8
+		done
 	done
-done
-for r in $(seq "$ROUNDS"); do
-	log "round $r/$ROUNDS: GET 4k miss vs direct S3 GET, $SAMPLES each, sequential"
-	load_run "miss-$r" -mode miss -prefix "miss/$r/" -count $((SAMPLES + SKIP)) -skip "$SKIP" -size 4096
-	load_run "direct-get-$r" -mode direct-get -prefix "direct/$r/" -count $((SAMPLES + SKIP)) -skip "$SKIP" -size 4096
-	add miss "$(jnum "$T/miss-$r.json" p50_ms)"
-	add direct-get "$(jnum "$T/direct-get-$r.json" p50_ms)"
-done
+	for r in $(seq "$ROUNDS"); do
+		log "round $r/$ROUNDS: GET 4k miss vs direct S3 GET, $SAMPLES each, sequential"
+		load_run "miss-$r" -mode miss -prefix "miss/$r/" -count $((SAMPLES + SKIP)) -skip "$SKIP" -size 4096
+		load_run "direct-get-$r" -mode direct-get -prefix "direct/$r/" -count $((SAMPLES + SKIP)) -skip "$SKIP" -size 4096
+		add miss "$(jnum "$T/miss-$r.json" p50_ms)"
+		add direct-get "$(jnum "$T/direct-get-$r.json" p50_ms)"
+	done
+fi
 
 # 3. PUTs at $CONNS concurrent connections: direct, write-through, then
 # write-back on a fresh node, stopped after each round, since its uploads to
 # S3 go on after its clients stop and would slow the next measurement.
-timed=(-size 4096 -c "$CONNS" -warmup "${WARMUP}s" -duration "${DURATION}s")
-free_port BACK_PORT
-for r in $(seq "$ROUNDS"); do
-	log "round $r/$ROUNDS: PUT 4k, direct S3, write-through, write-back ($CONNS at once, ${DURATION}s each)"
-	load_run "direct-put-$r" -mode direct-put -prefix "direct-put/$r/" "${timed[@]}"
-	load_run "put-through-$r" -mode put -prefix "through/$r/" "${timed[@]}"
-	start_objstore "back-$r" back "$BACK_PORT"
-	load_run "put-back-$r" -mode put -url "http://127.0.0.1:$BACK_PORT" -prefix "back/$r/" "${timed[@]}"
-	backlog=$(curl -sf "http://127.0.0.1:$BACK_PORT/api/v1/stats" | sed -n 's/.*"upload_queue":\([0-9]*\).*/\1/p')
-	echo "${backlog:-?}" >"$T/backlog-$r.txt"
-	stop "objstore-back-$r"
-	rm -rf "$T/objstore-back-$r"
-	add direct-put "$(jnum "$T/direct-put-$r.json" rps)"
-	add put-through "$(jnum "$T/put-through-$r.json" rps)"
-	add put-back "$(jnum "$T/put-back-$r.json" rps)"
-done
+if want put; then
+	timed=(-size 4096 -c "$CONNS" -warmup "${WARMUP}s" -duration "${DURATION}s")
+	free_port BACK_PORT
+	for r in $(seq "$ROUNDS"); do
+		log "round $r/$ROUNDS: PUT 4k, direct S3, write-through, write-back ($CONNS at once, ${DURATION}s each)"
+		load_run "direct-put-$r" -mode direct-put -prefix "direct-put/$r/" "${timed[@]}"
+		load_run "put-through-$r" -mode put -prefix "through/$r/" "${timed[@]}"
+		start_objstore "back-$r" back "$BACK_PORT"
+		load_run "put-back-$r" -mode put -url "http://127.0.0.1:$BACK_PORT" -prefix "back/$r/" "${timed[@]}"
+		backlog=$(curl -sf "http://127.0.0.1:$BACK_PORT/api/v1/stats" | sed -n 's/.*"upload_queue":\([0-9]*\).*/\1/p')
+		echo "${backlog:-?}" >"$T/backlog-$r.txt"
+		stop "objstore-back-$r"
+		rm -rf "$T/objstore-back-$r"
+		add direct-put "$(jnum "$T/direct-put-$r.json" rps)"
+		add put-through "$(jnum "$T/put-through-$r.json" rps)"
+		add put-back "$(jnum "$T/put-back-$r.json" rps)"
+	done
+fi
 stop objstore-through
 stop fakes3
 OTHERS=$(awk -v a="$MARK_START" -v b="$(cpu_mark)" 'BEGIN { split(a, x, " "); split(b, y, " ");
@@ -407,30 +424,45 @@ word() { tr ' ' '\n' <<<"${VALS[$1]}" | sed -n "${2}p"; } # word METRIC ROUND
 echo
 echo "$MEASURED: $(nproc) cores, $(go env GOVERSION), $("$NGINX" -v 2>&1 | sed 's/.*version: //'), $("$WRK" -v 2>&1 | awk 'NR == 1 {print $1, $2}')"
 echo "wrk -t$THREADS -c$CONNS -d${DURATION}s after ${WARMUP}s warm-up; $SAMPLES sequential misses; PUTs: $CONNS at once for ${DURATION}s after ${WARMUP}s"
+if [[ $ONLY != hit,miss,put ]]; then
+	echo "only: $ONLY (BENCH_ONLY)"
+fi
 if ((ROUNDS > 1)); then
 	echo "best of $ROUNDS rounds for each side"
 fi
 echo
 printf '%-34s %-13s %-20s %-7s %-9s %s\n' benchmark objstore reference ratio target result
-row "GET 4KiB hit (req/s)" "$(fmt0 "$(best hit-4k max)")" "$(fmt0 "$(best nginx-4k max)")" nginx ">=" "$HIT_MIN"
-row "GET 1MiB hit (req/s)" "$(fmt0 "$(best hit-1m max)")" "$(fmt0 "$(best nginx-1m max)")" nginx ">=" "$HIT_MIN"
-row "S3 GET 4KiB hit, SigV4 (req/s)" "$(fmt0 "$(best s3-4k max)")" "$(fmt0 "$(best hit-4k max)")" /api/v1 ">=" "$S3_MIN"
-row "S3 GET 1MiB hit, SigV4 (req/s)" "$(fmt0 "$(best s3-1m max)")" "$(fmt0 "$(best hit-1m max)")" /api/v1 ">=" "$S3_MIN"
-row "GET 4KiB miss p50 (ms)" "$(fmt3 "$(best miss min)")" "$(fmt3 "$(best direct-get min)")" direct "<=" "$MISS_MAX"
-row "PUT 4KiB write-through (req/s)" "$(fmt0 "$(best put-through max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$THROUGH_MIN"
-row "PUT 4KiB write-back (req/s)" "$(fmt0 "$(best put-back max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$BACK_MIN" absolute
+if want hit; then
+	row "GET 4KiB hit (req/s)" "$(fmt0 "$(best hit-4k max)")" "$(fmt0 "$(best nginx-4k max)")" nginx ">=" "$HIT_MIN"
+	row "GET 1MiB hit (req/s)" "$(fmt0 "$(best hit-1m max)")" "$(fmt0 "$(best nginx-1m max)")" nginx ">=" "$HIT_MIN"
+	row "S3 GET 4KiB hit, SigV4 (req/s)" "$(fmt0 "$(best s3-4k max)")" "$(fmt0 "$(best hit-4k max)")" /api/v1 ">=" "$S3_MIN"
+	row "S3 GET 1MiB hit, SigV4 (req/s)" "$(fmt0 "$(best s3-1m max)")" "$(fmt0 "$(best hit-1m max)")" /api/v1 ">=" "$S3_MIN"
+fi
+if want miss; then
+	row "GET 4KiB miss p50 (ms)" "$(fmt3 "$(best miss min)")" "$(fmt3 "$(best direct-get min)")" direct "<=" "$MISS_MAX"
+fi
+if want put; then
+	row "PUT 4KiB write-through (req/s)" "$(fmt0 "$(best put-through max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$THROUGH_MIN"
+	row "PUT 4KiB write-back (req/s)" "$(fmt0 "$(best put-back max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$BACK_MIN" absolute
+fi
 echo
 for r in $(seq "$ROUNDS"); do
 	echo "round $r (objstore | reference):"
-	printf '  GET 4KiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-4k "$r")")" "$(fmt0 "$(word nginx-4k "$r")")"
-	printf '  GET 1MiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-1m "$r")")" "$(fmt0 "$(word nginx-1m "$r")")"
-	printf '  S3 GET hit req/s           4KiB %s, 1MiB %s\n' "$(fmt0 "$(word s3-4k "$r")")" "$(fmt0 "$(word s3-1m "$r")")"
-	printf '  GET 4KiB ms p50/p90/p99    miss %s | direct %s\n' "$(lat "miss-$r")" "$(lat "direct-get-$r")"
-	printf '  PUT 4KiB req/s             through %s, back %s | direct %s\n' \
-		"$(fmt0 "$(word put-through "$r")")" "$(fmt0 "$(word put-back "$r")")" "$(fmt0 "$(word direct-put "$r")")"
-	printf '  PUT 4KiB ms p50/p90/p99    through %s, back %s | direct %s\n' \
-		"$(lat "put-through-$r")" "$(lat "put-back-$r")" "$(lat "direct-put-$r")"
-	echo "  write-back uploads still queued when its clients stopped: $(cat "$T/backlog-$r.txt")"
+	if want hit; then
+		printf '  GET 4KiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-4k "$r")")" "$(fmt0 "$(word nginx-4k "$r")")"
+		printf '  GET 1MiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-1m "$r")")" "$(fmt0 "$(word nginx-1m "$r")")"
+		printf '  S3 GET hit req/s           4KiB %s, 1MiB %s\n' "$(fmt0 "$(word s3-4k "$r")")" "$(fmt0 "$(word s3-1m "$r")")"
+	fi
+	if want miss; then
+		printf '  GET 4KiB ms p50/p90/p99    miss %s | direct %s\n' "$(lat "miss-$r")" "$(lat "direct-get-$r")"
+	fi
+	if want put; then
+		printf '  PUT 4KiB req/s             through %s, back %s | direct %s\n' \
+			"$(fmt0 "$(word put-through "$r")")" "$(fmt0 "$(word put-back "$r")")" "$(fmt0 "$(word direct-put "$r")")"
+		printf '  PUT 4KiB ms p50/p90/p99    through %s, back %s | direct %s\n' \
+			"$(lat "put-through-$r")" "$(lat "put-back-$r")" "$(lat "direct-put-$r")"
+		echo "  write-back uploads still queued when its clients stopped: $(cat "$T/backlog-$r.txt")"
+	fi
 done
 echo "other work on the machine: ${BUSY_BEFORE}% busy (CPU or I/O wait) before the run, ${OTHERS}% of the CPU during it"
 if ((BUSY_BEFORE > 15 || OTHERS > 10)); then

@@ -130,8 +130,9 @@ func TestOpenClearsStaleTemps(t *testing.T) {
 	s, dir := newTestStore(t)
 	tmp, _ := s.NewTemp()
 	tmp.Write([]byte("crash mid-write"))
-	// Simulate a crash: the temp file is never closed or removed, and the
-	// process (its spare maker too) is gone before the next Open.
+	// Simulate a crash: the file is never closed or removed. The first
+	// store's goroutines stop, as a crashed process's would (its spare
+	// maker would otherwise keep adding files while Open clears them).
 	s.Close()
 	s2, err := Open(dir)
 	if err != nil {

@@ -4,7 +4,12 @@
 // # Objects
 //
 // Put sends objects up to Config.MultipartThreshold with one PutObject and
-// larger ones as a multipart upload of Config.PartSize parts. A body that
+// larger ones as a multipart upload of Config.PartSize parts. GetObject and
+// PutObjects up to 1 MiB, the node's hot path, are sent as plain HTTP
+// requests signed with the SDK's SigV4 signer rather than through the
+// SDK's per-call middleware stack, which costs more than the request
+// itself against a nearby server; endpoints, credentials, connections,
+// retries and error types are the SDK's all the same (see direct.go). A body that
 // is an io.ReaderAt (an *os.File, as the node passes) is read in place by
 // concurrent parts; any other body is buffered part by part.
 //

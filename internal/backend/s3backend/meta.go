@@ -23,10 +23,11 @@ const (
 	metaLevel = "objstore-level"
 )
 
-// putInput maps info onto a PutObject request, and returns the options
-// that send what the request type cannot carry (see withExpires).
-func putInput(bucket, key string, body io.Reader, info core.Info) (*s3.PutObjectInput, []func(*s3.Options)) {
-	in := &s3.PutObjectInput{
+// putInput maps info onto a PutObject request, and returns the Expires
+// header to send verbatim, which the request type cannot carry (see
+// withExpires).
+func putInput(bucket, key string, body io.Reader, info core.Info) (in *s3.PutObjectInput, expires string) {
+	in = &s3.PutObjectInput{
 		Bucket:      aws.String(bucket),
 		Key:         aws.String(key),
 		Body:        body,
@@ -46,7 +47,6 @@ func putInput(bucket, key string, body io.Reader, info core.Info) (*s3.PutObject
 		in.Metadata[metaName] = url.PathEscape(info.Name)
 	}
 	in.Metadata[metaLevel] = strconv.Itoa(int(info.Level))
-	var opts []func(*s3.Options)
 	for k, v := range info.Header {
 		switch http.CanonicalHeaderKey(k) {
 		case "Cache-Control":
@@ -58,10 +58,10 @@ func putInput(bucket, key string, body io.Reader, info core.Info) (*s3.PutObject
 		case "Content-Language":
 			in.ContentLanguage = aws.String(v)
 		case "Expires":
-			opts = append(opts, withExpires(v))
+			expires = v
 		}
 	}
-	return in, opts
+	return in, expires
 }
 
 // withExpires sends an Expires header verbatim on the requests that create

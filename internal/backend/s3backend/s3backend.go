@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/core"
@@ -29,6 +30,7 @@ const maxBackoff = time.Second
 // Backend is a backend.Backend on S3. It is safe for concurrent use.
 type Backend struct {
 	client    *s3.Client
+	direct    *direct
 	uploader  uploader
 	threshold int64
 	region    string
@@ -53,16 +55,20 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			// Every connection goes to the same host: keep as many
 			// idle as the pool holds, not the default 10.
 			t.MaxIdleConnsPerHost = t.MaxIdleConns
+			// Headers and a small body leave in one write, not two
+			// (the default buffer is 4 KiB).
+			t.WriteBufferSize = 64 << 10
 		})
+	// One retryer for the SDK's requests and the direct ones, so that they
+	// share its retry token bucket.
+	retryer := retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = cfg.MaxAttempts
+		o.MaxBackoff = maxBackoff
+	})
 	opts := []func(*config.LoadOptions) error{
 		config.WithRegion(cfg.Region),
 		config.WithHTTPClient(httpClient),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = cfg.MaxAttempts
-				o.MaxBackoff = maxBackoff
-			})
-		}),
+		config.WithRetryer(func() aws.Retryer { return retryer }),
 	}
 	if cfg.AccessKeyID != "" {
 		opts = append(opts, config.WithCredentialsProvider(
@@ -82,6 +88,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	})
 	return &Backend{
 		client:    client,
+		direct:    newDirect(client, httpClient, retryer, cfg.Region),
 		uploader:  newUploader(client, cfg),
 		threshold: cfg.MultipartThreshold,
 		region:    cfg.Region,
@@ -107,7 +114,7 @@ func (b *Backend) Get(ctx context.Context, bucket, key string, opts backend.GetO
 		}
 		in.Range = aws.String(httpRange(*r))
 	}
-	out, err := b.client.GetObject(ctx, in)
+	out, err := b.getObject(ctx, in)
 	if err != nil {
 		if opts.Range != nil && isInvalidRange(err) {
 			// S3 answers 416 to an Offset at the end of the object,
@@ -138,6 +145,26 @@ func (b *Backend) Get(ctx context.Context, bucket, key string, opts backend.GetO
 		return nil, opError("get", bucket, key, err)
 	}
 	return obj, nil
+}
+
+// getObject is GetObject through the direct path when the bucket has
+// one (see direct), else through the SDK.
+func (b *Backend) getObject(ctx context.Context, in *s3.GetObjectInput) (*s3.GetObjectOutput, error) {
+	bucket := aws.ToString(in.Bucket)
+	base := b.direct.endpointFor(ctx, bucket)
+	if base == nil {
+		return b.client.GetObject(ctx, in)
+	}
+	resp, err := b.direct.get(ctx, base, aws.ToString(in.Key), aws.ToString(in.Range), aws.ToString(in.IfNoneMatch))
+	if err != nil {
+		return nil, err
+	}
+	out, err := getOutput(resp)
+	if err != nil {
+		resp.Body.Close()
+		return nil, &smithy.OperationError{ServiceID: "S3", OperationName: "GetObject", Err: err}
+	}
+	return out, nil
 }
 
 // sizeBody works out Length and the full Size of a GetObject response.
@@ -238,9 +265,18 @@ func (b *Backend) Put(ctx context.Context, bucket, key string, body io.ReadSeeke
 	if err != nil {
 		return "", fmt.Errorf("put %s %q: %w", bucket, key, err)
 	}
-	in, opts := putInput(bucket, key, r, info)
+	in, expires := putInput(bucket, key, r, info)
+	var opts []func(*s3.Options)
+	if expires != "" {
+		opts = append(opts, withExpires(expires))
+	}
 	var etag string
-	if size <= b.threshold {
+	if base := b.direct.endpointFor(ctx, bucket); base != nil && size <= directMaxPut {
+		etag, err = b.direct.put(ctx, base, in, expires, r, size)
+		if err != nil {
+			return "", opError("put", bucket, key, err)
+		}
+	} else if size <= b.threshold {
 		in.ContentLength = aws.Int64(size)
 		out, err := b.client.PutObject(ctx, in, opts...)
 		if err != nil {

@@ -56,7 +56,7 @@ func newFakeServer(t *testing.T, wrap func(http.Handler) http.Handler) string {
 
 // newBackend returns a Backend on endpoint with static credentials, after
 // edit (if any) has adjusted its config.
-func newBackend(t *testing.T, endpoint string, edit func(*s3backend.Config)) *s3backend.Backend {
+func newBackend(t testing.TB, endpoint string, edit func(*s3backend.Config)) *s3backend.Backend {
 	t.Helper()
 	cfg := s3backend.DefaultConfig()
 	cfg.Endpoint = endpoint
