@@ -261,7 +261,7 @@ fi
 # start_objstore NAME MODE PORT: a fresh node with --write-mode MODE on the
 # fake S3, its data in $T/objstore-NAME.
 start_objstore() {
-	start "objstore-$1" "$T/bin/objstore" serve --data-dir "$T/objstore-$1" --listen "127.0.0.1:$3" \
+	start "objstore-$1" "$T/bin/objstore" serve --data-dir "$T/objstore-$1" --listen "127.0.0.1:$3" --cluster-listen 127.0.0.1:0 \
 		--backend "$BACKEND" --write-mode "$2" --cache-size 8GiB --log-level info \
 		--access-key bench --secret-key bench-secret
 	wait_up "objstore-$1" "http://127.0.0.1:$3/readyz"
