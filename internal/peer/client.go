@@ -85,10 +85,10 @@ func (e *Error) Unwrap() error {
 	return nil
 }
 
-func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
+func (c *Client) do(ctx context.Context, method, addr, path, query string, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
 	u := "http://" + addr + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
+	if query != "" {
+		u += "?" + query
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
@@ -116,12 +116,18 @@ func (c *Client) do(ctx context.Context, method, addr, path string, q url.Values
 	return resp, nil
 }
 
+// objectQuery is the query of /peer/v1/object naming (bucket, key), built
+// directly: url.Values.Encode (a map, sorted keys) cost 4% of a peer read.
+func objectQuery(bucket, key string) string {
+	return "bucket=" + url.QueryEscape(bucket) + "&key=" + url.QueryEscape(key)
+}
+
 // Open reads (bucket, key) from the peer at addr. The caller must call
 // the Object's Close. Its Body ends with an error if the peer stops early.
 func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOptions, members int) (*Object, error) {
-	q := url.Values{"bucket": {bucket}, "key": {key}}
+	q := objectQuery(bucket, key)
 	if opts.Fetch {
-		q.Set("fetch", "1")
+		q += "&fetch=1"
 	}
 	hdr := http.Header{hdrHops: {strconv.Itoa(opts.Hops)}, hdrMembers: {strconv.Itoa(members)}}
 	resp, err := c.do(ctx, http.MethodGet, addr, "/peer/v1/object", q, nil, 0, hdr)
@@ -143,7 +149,7 @@ func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOp
 
 // Replicate stores o on the peer at addr, durably once it returns nil.
 func (c *Client) Replicate(ctx context.Context, addr string, o *Object) error {
-	q := url.Values{"bucket": {o.Info.Bucket}, "key": {o.Info.Key}}
+	q := objectQuery(o.Info.Bucket, o.Info.Key)
 	hdr := http.Header{hdrSeq: {strconv.FormatUint(o.Seq, 10)}}
 	if o.Dirty {
 		hdr.Set(hdrDirty, "1")
@@ -161,7 +167,7 @@ func (c *Client) Replicate(ctx context.Context, addr string, o *Object) error {
 // Push sends an encoded journal stream (see journal.StreamWriter) to the
 // peer at addr.
 func (c *Client) Push(ctx context.Context, addr string, stream []byte) error {
-	resp, err := c.do(ctx, http.MethodPost, addr, "/peer/v1/events", nil, bytes.NewReader(stream), int64(len(stream)), nil)
+	resp, err := c.do(ctx, http.MethodPost, addr, "/peer/v1/events", "", bytes.NewReader(stream), int64(len(stream)), nil)
 	if err != nil {
 		return err
 	}
@@ -174,7 +180,7 @@ func (c *Client) Push(ctx context.Context, addr string, stream []byte) error {
 // and returns the stream; the caller closes it.
 func (c *Client) Sync(ctx context.Context, addr string, v journal.Vector) (io.ReadCloser, error) {
 	b := journal.AppendVector(nil, v)
-	resp, err := c.do(ctx, http.MethodPost, addr, "/peer/v1/sync", nil, bytes.NewReader(b), int64(len(b)), nil)
+	resp, err := c.do(ctx, http.MethodPost, addr, "/peer/v1/sync", "", bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		return nil, err
 	}
