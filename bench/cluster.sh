@@ -10,7 +10,7 @@
 #   BENCH_CONNECTIONS=32    wrk connections
 #   BENCH_THREADS=2         wrk threads
 #   BENCH_ROUNDS=1          times to repeat each GET measurement; the best counts
-#   BENCH_KEYS=64           objects of each size the GETs cycle through
+#   BENCH_KEYS=128          objects of each size the GETs cycle through
 #   BENCH_OBJECTS=100000    objects written while a node is away (catch-up)
 #   BENCH_IDLE_SMALL=1000   objects in the reference cluster's journal (idle)
 #   BENCH_IDLE_LARGE=1000000 objects in the large cluster's journal (idle)
@@ -37,7 +37,7 @@ WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 ROUNDS=${BENCH_ROUNDS:-1}
-KEYS=${BENCH_KEYS:-64}
+KEYS=${BENCH_KEYS:-128}
 OBJECTS=${BENCH_OBJECTS:-100000}
 IDLE_SMALL=${BENCH_IDLE_SMALL:-1000}
 IDLE_LARGE=${BENCH_IDLE_LARGE:-1000000}
@@ -64,6 +64,7 @@ for v in DURATION WARMUP CONNS THREADS ROUNDS KEYS OBJECTS IDLE_SMALL IDLE_LARGE
 done
 ((DURATION >= 1 && ROUNDS >= 1 && KEYS >= 1 && OBJECTS >= 1 && IDLE_SMALL >= 1 && IDLE_LARGE >= 1 && IDLE_SECONDS >= 1)) ||
 	die "BENCH_DURATION, BENCH_ROUNDS, BENCH_KEYS, BENCH_OBJECTS, BENCH_IDLE_* must be at least 1"
+((THREADS >= 1 && KEYS >= THREADS)) || die "want BENCH_THREADS ≥ 1 and BENCH_KEYS ≥ BENCH_THREADS"
 case $ONLY in "" | get | catchup | idle) ;; *) die "BENCH_ONLY is get, catchup or idle, not '$ONLY'" ;; esac
 part() { [[ -z $ONLY || $ONLY == "$1" ]]; }
 
@@ -257,7 +258,7 @@ if part get; then
 			check_get "$B_URL" "$size-$i" "$size" PEER || die "GET $size-$i on b is no peer read"
 		done
 	done
-	# Each wrk thread cycles through the keys from its own offset, its
+	# Each wrk thread cycles through its own share of the keys, its
 	# connections taking the next key in turn, so that concurrent GETs of
 	# one key (which a node coalesces into one peer read) are rare.
 	for size in 4k 1m; do
@@ -265,13 +266,14 @@ if part get; then
 local threads = 0
 function setup(thread)
 	thread:set("first", math.floor(threads * $KEYS / $THREADS))
+	thread:set("last", math.floor((threads + 1) * $KEYS / $THREADS) - 1)
 	threads = threads + 1
 end
 function init(args)
 	i = first
 end
 function request()
-	i = (i + 1) % $KEYS
+	i = (i < last) and i + 1 or first
 	return wrk.format("GET", "/api/v1/get/$size-" .. i)
 end
 EOF
