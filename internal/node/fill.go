@@ -158,19 +158,27 @@ func (f *fill) run(ctx context.Context, bucket, key string) {
 	f.end(err) // a no-op if commit ended it already
 }
 
-// copy writes the body to the temp file, waking readers as bytes arrive,
-// and checks it against the length and ETag the backend announced.
+// copy writes the body to the temp file (or memory), waking readers as
+// bytes arrive, and checks it against the length and ETag announced.
 func (f *fill) copy(body io.Reader) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
+	m, _ := f.body.(*memBody)
 	for {
-		k, rerr := body.Read(buf)
+		dst := buf
+		direct := m != nil && m.n < len(m.b)
+		if direct {
+			dst = m.b[m.n:min(len(m.b), m.n+len(buf))] // no copy through buf
+		}
+		k, rerr := body.Read(dst)
 		if k > 0 {
 			if f.written+int64(k) > f.info.Size {
 				return f.src.fail(fmt.Errorf("body longer than the %d bytes announced", f.info.Size))
 			}
-			if _, err := f.body.Write(buf[:k]); err != nil {
+			if direct {
+				m.n += k
+			} else if _, err := f.body.Write(buf[:k]); err != nil {
 				return fmt.Errorf("cache body: %w", err)
 			}
 			f.mu.Lock()
