@@ -302,10 +302,51 @@ type fillReader struct {
 }
 
 func (r *fillReader) Read(p []byte) (int, error) {
-	f := r.f
-	if r.off >= f.info.Size {
+	if r.off >= r.f.info.Size {
 		return 0, io.EOF
 	}
+	avail, err := r.wait()
+	if err != nil {
+		return 0, err
+	}
+	k := int(min(int64(len(p)), avail-r.off))
+	k, err = r.f.body.ReadAt(p[:k], r.off)
+	r.off += int64(k)
+	if err == io.EOF && k > 0 {
+		err = nil
+	}
+	return k, err
+}
+
+// WriteTo writes the rest of the body to w as it arrives. A body in
+// memory goes to w straight from its buffer, without a copy.
+func (r *fillReader) WriteTo(w io.Writer) (int64, error) {
+	m, ok := r.f.body.(*memBody)
+	if !ok {
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		return io.CopyBuffer(w, struct{ io.Reader }{r}, *bp)
+	}
+	var total int64
+	for r.off < r.f.info.Size {
+		avail, err := r.wait()
+		if err != nil {
+			return total, err
+		}
+		k, err := w.Write(m.b[r.off:avail])
+		r.off += int64(k)
+		total += int64(k)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// wait returns, once there is one, the end of the bytes from r.off on
+// that readers may have, or the fill's error.
+func (r *fillReader) wait() (int64, error) {
+	f := r.f
 	for {
 		f.mu.Lock()
 		avail, done, ferr, ch := f.written, f.done, f.ferr, f.progress
@@ -319,13 +360,7 @@ func (r *fillReader) Read(p []byte) (int, error) {
 			avail = min(avail, f.info.Size-1)
 		}
 		if r.off < avail {
-			k := int(min(int64(len(p)), avail-r.off))
-			k, err := f.body.ReadAt(p[:k], r.off)
-			r.off += int64(k)
-			if err == io.EOF && k > 0 {
-				err = nil
-			}
-			return k, err
+			return avail, nil
 		}
 		if ferr != nil {
 			return 0, ferr
