@@ -195,6 +195,12 @@ func Write(w http.ResponseWriter, r *http.Request, o Object, d Decision) error {
 		_, err := io.Copy(w, body)
 		return err
 	}
+	if wt, ok := o.Content.(io.WriterTo); ok && d.Start+d.Length == o.Size {
+		// The rest of a body that writes itself (a fill held in memory
+		// writes from its buffer, without a copy).
+		_, err := wt.WriteTo(writerOnly{w})
+		return err
+	}
 	// Another body (a fill streaming from a peer or the backend) in large
 	// writes: through the connection's ReadFrom it would go 32 KiB, one
 	// syscall, at a time.
