@@ -278,12 +278,20 @@ function request()
 end
 EOF
 	done
-	wrk_rps() { # wrk_rps URL SIZE OUT: req/s of wrk on the keys of SIZE at URL
-		local url=$1 size=$2 out=$3
+	# ticks PID: clock ticks of CPU process PID has used; children PID:
+	# those of the children PID has waited for.
+	ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+	children() { awk '{ print $16 + $17 }' "/proc/$1/stat"; }
+	# wrk_rps URL SIZE OUT: req/s of wrk on the keys of SIZE at URL. OUT.cpu
+	# gets the CPU ticks node a, node b and wrk used meanwhile.
+	wrk_rps() {
+		local url=$1 size=$2 out=$3 me=$BASHPID a0 b0 w0 # me: this subshell, wrk's parent
 		if ((WARMUP > 0)); then
 			"$WRK" -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$T/keys-$size.lua" "$url" >/dev/null
 		fi
+		a0=$(ticks "${PIDS[node-a]}") b0=$(ticks "${PIDS[node-b]}") w0=$(children "$me")
 		"$WRK" -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$T/keys-$size.lua" "$url" >"$out"
+		echo "$(($(ticks "${PIDS[node-a]}") - a0)) $(($(ticks "${PIDS[node-b]}") - b0)) $(($(children "$me") - w0))" >"$out.cpu"
 		if grep -qE 'Non-2xx|Socket errors' "$out"; then
 			cat "$out" >&2
 			die "wrk saw errors on $url"
@@ -377,6 +385,15 @@ if part get; then
 		lat() { awk '/^ +(50|99)%/ { printf "%s%s", sep, $2; sep = "/" }' "$1"; }
 		printf '  %s p50/p99 latency of the last round: peer %s, local %s\n' "$size" \
 			"$(lat "$T/wrk-peer-$size-$ROUNDS.txt")" "$(lat "$T/wrk-local-$size-$ROUNDS.txt")"
+	done
+	# cpu OUT: CPU µs per request of a, b and wrk in the run of OUT.
+	cpu() {
+		awk -v hz="$(getconf CLK_TCK)" -v r="$(awk '/requests in/ { print $1 }' "$1")" \
+			'{ f = 1e6 / hz / r; printf "a %.0f + b %.0f + wrk %.0f = %.0f", $1 * f, $2 * f, $3 * f, ($1 + $2 + $3) * f }' "$1.cpu"
+	}
+	for size in 4k 1m; do
+		printf '  %s CPU µs per request of the last round: peer %s, local %s\n' "$size" \
+			"$(cpu "$T/wrk-peer-$size-$ROUNDS.txt")" "$(cpu "$T/wrk-local-$size-$ROUNDS.txt")"
 	done
 	echo "  b served $MISSES GETs it holds no copy of, with $((MISSES - COAL)) peer reads ($COAL shared a read in flight)"
 fi
