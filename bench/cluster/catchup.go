@@ -147,6 +147,8 @@ func catchUp(ctx context.Context, o options) (*catchUpResult, error) {
 		}
 	}
 	res.Ratio = float64(res.ReceivedBytes) / float64(res.MetadataBytes)
+	// The counters follow the commit that raised the vector.
+	waitFor(ctx, time.Second, time.Millisecond, func() bool { return cn.n.Stats().Cluster.EventsApplied >= uint64(o.objects) })
 	st := cn.n.Stats().Cluster
 	res.SyncRounds, res.EventsApplied = st.SyncRounds, st.EventsApplied
 	res.StoredEvents = a.n.Stats().Cluster.EventsStored
