@@ -376,10 +376,11 @@ fi
 echo
 if part get; then
 	echo "GETs: wrk -t$THREADS -c$CONNS -d${DURATION}s after ${WARMUP}s, cycling through $KEYS objects of each size; --cache-on-read=false"
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0) ? a / b : 0 }'; }
 	for r in $(seq "$ROUNDS"); do
-		printf '  round %s req/s (peer | local)   4KiB %s | %s   1MiB %s | %s\n' "$r" \
-			"$(fmt0 "$(word peer-4k "$r")")" "$(fmt0 "$(word local-4k "$r")")" \
-			"$(fmt0 "$(word peer-1m "$r")")" "$(fmt0 "$(word local-1m "$r")")"
+		printf '  round %s req/s (peer | local)   4KiB %s | %s (%s)   1MiB %s | %s (%s)\n' "$r" \
+			"$(fmt0 "$(word peer-4k "$r")")" "$(fmt0 "$(word local-4k "$r")")" "$(ratio "$(word peer-4k "$r")" "$(word local-4k "$r")")" \
+			"$(fmt0 "$(word peer-1m "$r")")" "$(fmt0 "$(word local-1m "$r")")" "$(ratio "$(word peer-1m "$r")" "$(word local-1m "$r")")"
 	done
 	for size in 4k 1m; do
 		lat() { awk '/^ +(50|99)%/ { printf "%s%s", sep, $2; sep = "/" }' "$1"; }
