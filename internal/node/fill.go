@@ -19,7 +19,8 @@ import (
 // reader waiting for that key streams from as it grows. It is the node's
 // singleflight: one fill per key at a time, however many readers. Unlike a
 // plain singleflight the waiters need not wait for the whole body, and the
-// body is never held in memory.
+// body is held in memory only when it is not to be kept and is small (a
+// peer's copy read without cache on read, see memBody).
 //
 // The fill is committed to the cache only when the whole body arrived and
 // matches its length and (single-part) MD5 ETag. It is cancelled when its
@@ -36,7 +37,9 @@ type fill struct {
 	info  core.Info
 	src   *source
 	err   error
-	tmp   *store.Temp
+	tmp   *store.Temp // the body, when it may be kept (see memBody)
+	body  fillBody    // tmp, or the body in memory
+	mem   int64       // bytes of body taken from Node.fillMem
 
 	mu       sync.Mutex
 	refs     int // readers plus the fill goroutine
@@ -98,7 +101,7 @@ func (n *Node) fetch(ctx context.Context, bucket, key string, prev *object, opts
 	return &Object{Info: f.info, Source: f.src.from, ver: f.src.ver, Content: &fillReader{f: f, ctx: ctx}, close: release}, nil
 }
 
-// release drops one reference; the last one closes the temp file. A fill
+// release drops one reference; the last one closes the body. A fill
 // whose last reader hung up (hangup: its client is gone) before the body
 // arrived is cancelled; one whose readers simply needed no more of it (a
 // HEAD, a 304, a range) completes and is cached.
@@ -107,7 +110,7 @@ func (f *fill) release(hangup bool) {
 	f.mu.Lock()
 	f.refs--
 	refs, done := f.refs, f.done
-	arrived := f.written == f.info.Size && f.tmp != nil
+	arrived := f.written == f.info.Size && f.body != nil
 	f.mu.Unlock()
 	// Cancel only a transfer still under way: a body that has fully arrived
 	// is worth committing even if its readers are gone.
@@ -118,9 +121,10 @@ func (f *fill) release(hangup bool) {
 	f.n.fillMu.Unlock()
 	if refs == 0 {
 		f.cancel()
-		if f.tmp != nil {
-			f.tmp.Close()
+		if f.body != nil {
+			f.body.Close()
 		}
+		f.n.fillMem.Add(-f.mem)
 	}
 }
 
@@ -130,7 +134,7 @@ func (f *fill) run(ctx context.Context, bucket, key string) {
 	defer f.release(false)
 	src, err := n.openSource(ctx, bucket, key, f.prev, f.opts)
 	if err == nil {
-		f.tmp, err = n.store.NewTemp()
+		err = f.newBody(src)
 		if err != nil {
 			src.body.Close()
 		}
@@ -154,16 +158,27 @@ func (f *fill) run(ctx context.Context, bucket, key string) {
 	f.end(err) // a no-op if commit ended it already
 }
 
-// copy writes the body to the temp file, waking readers as bytes arrive,
-// and checks it against the length and ETag the backend announced.
+// copy writes the body to the temp file (or memory), waking readers as
+// bytes arrive, and checks it against the length and ETag announced.
 func (f *fill) copy(body io.Reader) error {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
+	m, _ := f.body.(*memBody)
 	for {
-		k, rerr := body.Read(buf)
+		dst := buf
+		direct := m != nil && m.n < len(m.b)
+		if direct {
+			dst = m.b[m.n:min(len(m.b), m.n+len(buf))] // no copy through buf
+		}
+		k, rerr := body.Read(dst)
 		if k > 0 {
-			if _, err := f.tmp.Write(buf[:k]); err != nil {
+			if f.written+int64(k) > f.info.Size {
+				return f.src.fail(fmt.Errorf("body longer than the %d bytes announced", f.info.Size))
+			}
+			if direct {
+				m.n += k
+			} else if _, err := f.body.Write(buf[:k]); err != nil {
 				return fmt.Errorf("cache body: %w", err)
 			}
 			f.mu.Lock()
@@ -179,8 +194,11 @@ func (f *fill) copy(body io.Reader) error {
 			return f.src.fail(rerr)
 		}
 	}
-	if f.tmp.Size() != f.info.Size {
-		return f.src.fail(fmt.Errorf("body of %d bytes, announced %d", f.tmp.Size(), f.info.Size))
+	if f.written != f.info.Size {
+		return f.src.fail(fmt.Errorf("body of %d bytes, announced %d", f.written, f.info.Size))
+	}
+	if f.tmp == nil {
+		return nil // a peer's copy, checked by that peer (see memBody)
 	}
 	if etag := f.info.ETag; len(etag) == 32 && !strings.Contains(etag, "-") && !strings.EqualFold(etag, f.tmp.ETag()) {
 		return f.src.fail(fmt.Errorf("body MD5 %s does not match ETag %s", f.tmp.ETag(), etag))
@@ -284,10 +302,51 @@ type fillReader struct {
 }
 
 func (r *fillReader) Read(p []byte) (int, error) {
-	f := r.f
-	if r.off >= f.info.Size {
+	if r.off >= r.f.info.Size {
 		return 0, io.EOF
 	}
+	avail, err := r.wait()
+	if err != nil {
+		return 0, err
+	}
+	k := int(min(int64(len(p)), avail-r.off))
+	k, err = r.f.body.ReadAt(p[:k], r.off)
+	r.off += int64(k)
+	if err == io.EOF && k > 0 {
+		err = nil
+	}
+	return k, err
+}
+
+// WriteTo writes the rest of the body to w as it arrives. A body in
+// memory goes to w straight from its buffer, without a copy.
+func (r *fillReader) WriteTo(w io.Writer) (int64, error) {
+	m, ok := r.f.body.(*memBody)
+	if !ok {
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		return io.CopyBuffer(w, struct{ io.Reader }{r}, *bp)
+	}
+	var total int64
+	for r.off < r.f.info.Size {
+		avail, err := r.wait()
+		if err != nil {
+			return total, err
+		}
+		k, err := w.Write(m.b[r.off:avail])
+		r.off += int64(k)
+		total += int64(k)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// wait returns, once there is one, the end of the bytes from r.off on
+// that readers may have, or the fill's error.
+func (r *fillReader) wait() (int64, error) {
+	f := r.f
 	for {
 		f.mu.Lock()
 		avail, done, ferr, ch := f.written, f.done, f.ferr, f.progress
@@ -301,13 +360,7 @@ func (r *fillReader) Read(p []byte) (int, error) {
 			avail = min(avail, f.info.Size-1)
 		}
 		if r.off < avail {
-			k := int(min(int64(len(p)), avail-r.off))
-			k, err := f.tmp.File().ReadAt(p[:k], r.off)
-			r.off += int64(k)
-			if err == io.EOF && k > 0 {
-				err = nil
-			}
-			return k, err
+			return avail, nil
 		}
 		if ferr != nil {
 			return 0, ferr
@@ -336,4 +389,110 @@ func (r *fillReader) Seek(offset int64, whence int) (int64, error) {
 	}
 	r.off = offset
 	return offset, nil
+}
+
+// A fill whose body is only served, not kept (a read from a peer without
+// cache on read, or of a level-0 object), holds the body in memory rather
+// than in a temp file: no file is created, written, read back and
+// removed per request, which cost more CPU than the rest of a small peer
+// read. Nor is its MD5 computed: the peer checked the body when it stored
+// it (or, reading it through as the key's owner, before it sent the last
+// byte, see fillReader), as a node serving a local hit relies on its own
+// check; the length is checked as for any fill. Memory for such bodies is
+// bounded per body and in all; a fill beyond either uses a temp file.
+const (
+	memBodyMax    = 8 << 20  // largest body held in memory
+	memBodyBudget = 64 << 20 // most bytes of such bodies held at once
+)
+
+// fillBody is where a fill writes its body as it arrives and its readers
+// read it back from (ReadAt below what was written, while writing goes
+// on).
+type fillBody interface {
+	io.Writer
+	io.ReaderAt
+	Close() error
+}
+
+// newBody sets where the body of src goes: memory when it is only served
+// and fits, else a temp file of the store.
+func (f *fill) newBody(src *source) error {
+	n, size := f.n, src.info.Size
+	if src.peer != "" && !src.keep && size <= memBodyMax {
+		if n.fillMem.Add(size) <= memBodyBudget {
+			f.mem, f.body = size, newMemBody(size)
+			return nil
+		}
+		n.fillMem.Add(-size)
+	}
+	tmp, err := n.store.NewTemp()
+	if err != nil {
+		return err
+	}
+	f.tmp, f.body = tmp, tempBody{tmp}
+	return nil
+}
+
+// tempBody is a fillBody in a temp file.
+type tempBody struct{ *store.Temp }
+
+func (t tempBody) ReadAt(p []byte, off int64) (int, error) { return t.File().ReadAt(p, off) }
+
+// memBody is a fillBody in memory, of a size known ahead. Write appends
+// (one writer), ReadAt reads what the fill published as written: the
+// fill's mutex orders the two.
+type memBody struct {
+	b    []byte
+	n    int
+	buf  *[]byte    // b's buffer, from pool
+	pool *sync.Pool // nil: b is not pooled
+}
+
+func (m *memBody) Write(p []byte) (int, error) {
+	if len(p) > len(m.b)-m.n {
+		return 0, errors.New("body longer than announced")
+	}
+	m.n += copy(m.b[m.n:], p)
+	return len(p), nil
+}
+
+func (m *memBody) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(m.b)) {
+		return 0, io.EOF
+	}
+	k := copy(p, m.b[off:])
+	if k < len(p) {
+		return k, io.EOF
+	}
+	return k, nil
+}
+
+// Close gives the buffer back; the fill's last reference closes it.
+func (m *memBody) Close() error {
+	if m.pool != nil {
+		m.pool.Put(m.buf)
+		m.pool, m.buf, m.b = nil, nil, nil
+	}
+	return nil
+}
+
+// memBufs pool memBody buffers, one pool per power of two from 4 KiB to
+// memBodyMax: a megabyte made (and cleared) per peer read cost a tenth of
+// its CPU.
+var memBufs [12]sync.Pool
+
+func newMemBody(size int64) *memBody {
+	i := 0
+	for int64(4<<10)<<i < size {
+		i++
+	}
+	if i >= len(memBufs) {
+		return &memBody{b: make([]byte, size)}
+	}
+	bp, _ := memBufs[i].Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 4<<10<<i)
+		bp = &b
+	}
+	return &memBody{b: (*bp)[:size], buf: bp, pool: &memBufs[i]}
 }

@@ -38,6 +38,7 @@ type Node struct {
 
 	fillMu  sync.Mutex
 	fills   map[string]*fill
+	fillMem atomic.Int64 // bytes of fill bodies held in memory, see memBody
 	records chan *object // fills to record in the index, see record.go
 
 	dirtyMu sync.Mutex

@@ -99,10 +99,10 @@ var ErrTimeout = errors.New("peer did not answer in time")
 // do makes a request whose response headers must arrive within wait (one
 // connection pool serves requests of every timeout); the body is then
 // read without a deadline beyond ctx's.
-func (c *Client) do(ctx context.Context, wait time.Duration, method, addr, path string, q url.Values, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
+func (c *Client) do(ctx context.Context, wait time.Duration, method, addr, path, query string, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	timer := time.AfterFunc(wait, cancel)
-	resp, err := c.send(ctx, method, addr, path, q, body, size, hdr)
+	resp, err := c.send(ctx, method, addr, path, query, body, size, hdr)
 	if !timer.Stop() {
 		cancel()
 		if resp != nil {
@@ -129,10 +129,10 @@ func (b *cancelBody) Close() error {
 	return err
 }
 
-func (c *Client) send(ctx context.Context, method, addr, path string, q url.Values, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, method, addr, path, query string, body io.Reader, size int64, hdr http.Header) (*http.Response, error) {
 	u := "http://" + addr + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
+	if query != "" {
+		u += "?" + query
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
@@ -160,12 +160,18 @@ func (c *Client) send(ctx context.Context, method, addr, path string, q url.Valu
 	return resp, nil
 }
 
+// objectQuery is the query of /peer/v1/object naming (bucket, key), built
+// directly: url.Values.Encode (a map, sorted keys) cost 4% of a peer read.
+func objectQuery(bucket, key string) string {
+	return "bucket=" + url.QueryEscape(bucket) + "&key=" + url.QueryEscape(key)
+}
+
 // Open reads (bucket, key) from the peer at addr. The caller must call
 // the Object's Close. Its Body ends with an error if the peer stops early.
 func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOptions, members int) (*Object, error) {
-	q := url.Values{"bucket": {bucket}, "key": {key}}
+	q := objectQuery(bucket, key)
 	if opts.Fetch {
-		q.Set("fetch", "1")
+		q += "&fetch=1"
 	}
 	hdr := http.Header{hdrHops: {strconv.Itoa(opts.Hops)}, hdrMembers: {strconv.Itoa(members)}}
 	wait := c.header
@@ -191,7 +197,7 @@ func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOp
 
 // Replicate stores o on the peer at addr, durably once it returns nil.
 func (c *Client) Replicate(ctx context.Context, addr string, o *Object) error {
-	q := url.Values{"bucket": {o.Info.Bucket}, "key": {o.Info.Key}}
+	q := objectQuery(o.Info.Bucket, o.Info.Key)
 	hdr := http.Header{hdrSeq: {strconv.FormatUint(o.Seq, 10)}}
 	if o.Dirty {
 		hdr.Set(hdrDirty, "1")
@@ -210,7 +216,7 @@ func (c *Client) Replicate(ctx context.Context, addr string, o *Object) error {
 // Push sends an encoded journal stream (see journal.StreamWriter) to the
 // peer at addr.
 func (c *Client) Push(ctx context.Context, addr string, stream []byte) error {
-	resp, err := c.do(ctx, c.header, http.MethodPost, addr, "/peer/v1/events", nil, bytes.NewReader(stream), int64(len(stream)), nil)
+	resp, err := c.do(ctx, c.header, http.MethodPost, addr, "/peer/v1/events", "", bytes.NewReader(stream), int64(len(stream)), nil)
 	if err != nil {
 		return err
 	}
@@ -223,7 +229,7 @@ func (c *Client) Push(ctx context.Context, addr string, stream []byte) error {
 // and returns the stream; the caller closes it.
 func (c *Client) Sync(ctx context.Context, addr string, v journal.Vector) (io.ReadCloser, error) {
 	b := journal.AppendVector(nil, v)
-	resp, err := c.do(ctx, c.fetch, http.MethodPost, addr, "/peer/v1/sync", nil, bytes.NewReader(b), int64(len(b)), nil)
+	resp, err := c.do(ctx, c.fetch, http.MethodPost, addr, "/peer/v1/sync", "", bytes.NewReader(b), int64(len(b)), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,10 +189,33 @@ func Write(w http.ResponseWriter, r *http.Request, o Object, d Decision) error {
 		_, err := w.Write(buf)
 		return err
 	}
-	// A LimitedReader of an *os.File still reaches sendfile.
-	_, err := io.Copy(w, io.LimitReader(o.Content, d.Length))
+	body := io.LimitReader(o.Content, d.Length)
+	if _, ok := o.Content.(*os.File); ok {
+		// A LimitedReader of an *os.File still reaches sendfile.
+		_, err := io.Copy(w, body)
+		return err
+	}
+	if wt, ok := o.Content.(io.WriterTo); ok && d.Start+d.Length == o.Size {
+		// The rest of a body that writes itself (a fill held in memory
+		// writes from its buffer, without a copy).
+		_, err := wt.WriteTo(writerOnly{w})
+		return err
+	}
+	// Another body (a fill streaming from a peer or the backend) in large
+	// writes: through the connection's ReadFrom it would go 32 KiB, one
+	// syscall, at a time.
+	bp := largeBufs.Get().(*[]byte)
+	defer largeBufs.Put(bp)
+	_, err := io.CopyBuffer(writerOnly{w}, body, *bp)
 	return err
 }
+
+// largeBufs are Write's buffers for bodies that are no file.
+var largeBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// writerOnly hides a writer's ReadFrom, so that io.CopyBuffer uses the
+// buffer it is given.
+type writerOnly struct{ io.Writer }
 
 // Outcomes of Serve that an API answers in its own format.
 var (
