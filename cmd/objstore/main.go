@@ -28,8 +28,9 @@ func main() {
 const usage = `objstore: a near-cache cluster for S3 and S3-compatible stores.
 
 Usage:
-  objstore serve [flags]   run a node (objstore serve -h lists its flags)
-  objstore version         print the version
+  objstore serve [flags]            run a node (objstore serve -h lists its flags)
+  objstore cluster status [flags]   list the cluster's members as a node sees them
+  objstore version                  print the version
 `
 
 // run dispatches a subcommand.
@@ -41,6 +42,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr, getenv)
+	case "cluster":
+		return clusterCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, version)
 		return nil
