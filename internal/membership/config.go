@@ -178,6 +178,12 @@ func (c *Config) memberlistConfig() (*memberlist.Config, error) {
 		mc = memberlist.DefaultLANConfig()
 	}
 	mc.Name = c.NodeID
+	// A dead member's name may be taken over by a new address at once
+	// (memberlist's 0 means never, until it forgets the dead member):
+	// names are NodeIDs kept in a data dir, so a new address under a
+	// dead member's name is that node restarted elsewhere or on another
+	// port, and should be alive as soon as it joins.
+	mc.DeadNodeReclaimTime = time.Nanosecond
 	mc.BindAddr = bindIP.String()
 	mc.BindPort = bindPort
 	mc.AdvertiseAddr = ""

@@ -32,6 +32,11 @@
 //     coalescing whatever changed while OnChange ran (Stats.Coalesced
 //     counts the folded notifications); no state is lost, and Members is
 //     always current.
+//   - A node that crashed and comes back under its NodeID at another
+//     address (a new IP, or port 0) is alive again once it has joined,
+//     if the others have declared it dead by then; if not, once they
+//     have and it has exchanged state with one of them again (memberlist
+//     rejects a second address for a member it still believes alive).
 //   - With Config.Secret, all gossip (UDP packets and TCP state
 //     exchanges) is encrypted and authenticated; a process without the
 //     same Secret cannot join, and its packets are dropped.

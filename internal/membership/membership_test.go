@@ -277,6 +277,31 @@ func TestFailureDetected(t *testing.T) {
 		func() bool { return rec.has(EventFail, crashed.LocalID()) })
 }
 
+// TestRestartAtNewAddress: a node that crashed and comes back under the
+// same NodeID at another address (port 0, a new IP) is alive again as
+// soon as it has joined, not once the others have forgotten it.
+func TestRestartAtNewAddress(t *testing.T) {
+	remember := func(c *Config) { c.forgetAfter = time.Hour }
+	nodes := newCluster(t, 3, remember)
+	crashed := nodes[2]
+	crash(t, crashed)
+	for _, n := range nodes[:2] {
+		waitState(t, n, crashed.LocalID(), StateDead)
+	}
+	back := newTestNode(t, remember, withJoin(nodes[0].LocalAddr()), func(c *Config) { c.NodeID = crashed.LocalID() })
+	if back.LocalAddr() == crashed.LocalAddr() {
+		t.Fatalf("restarted at the same address %s", back.LocalAddr())
+	}
+	for _, n := range nodes[:2] {
+		eventually(t, func() string { m, _ := n.Get(back.LocalID()); return fmt.Sprintf("%s sees %+v", n.LocalID(), m) },
+			func() bool {
+				m, ok := n.Get(back.LocalID())
+				return ok && m.State == StateAlive && m.Addr == back.LocalAddr()
+			})
+	}
+	waitLiveIDs(t, append(nodes[:2:2], back), ids(nodes))
+}
+
 // TestDeadForgotten: memberlist forgets the dead after
 // GossipToTheDeadTime (1 s here); so does the table.
 func TestDeadForgotten(t *testing.T) {
