@@ -60,10 +60,16 @@ type fetchOpts struct {
 	replicate bool
 }
 
+// errKeyChanged: fetch found the key cached or deleted since the caller,
+// which held no copy of it, looked it up (prev); it should look again.
+var errKeyChanged = errors.New("key changed since it was looked up")
+
 // fetch reads (bucket, key) from another node or the backend through the
 // key's fill, starting one if none is in flight. prev is the table's
 // object when the fill started (nil if none): the result replaces it only
-// if it is still current at commit.
+// if it is still current at commit. If no fill is in flight and the key
+// now has a body or a tombstone that prev was not, it returns
+// errKeyChanged.
 func (n *Node) fetch(ctx context.Context, bucket, key string, prev *object, opts fetchOpts) (*Object, error) {
 	fk := tableKey(bucket, key) + "\x00" + opts.ifNoneMatch
 	n.fillMu.Lock()
@@ -74,6 +80,17 @@ func (n *Node) fetch(ctx context.Context, bucket, key string, prev *object, opts
 		f.mu.Unlock()
 		n.stats.coalesced.Add(1)
 	} else {
+		// Look again, under fillMu: a fill installs its object before it
+		// leaves fills, so a caller whose lookup came before a fill of the
+		// key committed, and which gets here after it ended, would
+		// otherwise read it all over again (a second backend GET for what
+		// is cached). A caller that holds a copy (a revalidation) asks
+		// about that copy whatever came since.
+		if cur := n.lookup(bucket, key); cur != prev && cur != nil && (prev == nil || !prev.hasBody()) &&
+			(cur.hasBody() || cur.e.State == index.Deleted) {
+			n.fillMu.Unlock()
+			return nil, errKeyChanged
+		}
 		fctx, cancel := context.WithCancel(n.ctx)
 		f = &fill{n: n, key: fk, prev: prev, opts: opts, cancel: cancel, ready: make(chan struct{}), refs: 2, progress: make(chan struct{})}
 		n.fills[fk] = f

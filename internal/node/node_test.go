@@ -110,6 +110,31 @@ func TestConcurrentMissesShareOneBackendGet(t *testing.T) {
 	}
 }
 
+// TestStaleMissAfterFill: a miss that looked the key up before a fill of
+// it committed, and reaches the fills once that fill has ended (a request
+// preempted in between: real processes under load do it), must not start
+// a second backend GET.
+func TestStaleMissAfterFill(t *testing.T) {
+	tn := newTestNode(t)
+	body := []byte("filled once")
+	tn.be.Backend.Put(context.Background(), bkt, "k", bytes.NewReader(body), int64(len(body)), core.Info{})
+	if got, _, err := tn.read(t, "k", GetOptions{ReadThrough: true}); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("read-through: %q %v", got, err)
+	}
+	eventually(t, "cached", func() bool { o := tn.lookup(bkt, "k"); return o != nil && o.hasBody() })
+	// What get hands fetch when its lookup came before the commit: nil.
+	obj, err := tn.fetch(context.Background(), bkt, "k", nil, fetchOpts{})
+	if err == nil {
+		obj.Close()
+	}
+	if g := tn.be.gets.Load(); g != 1 {
+		t.Fatalf("%d backend GETs, want 1 (fetch with a stale lookup: %v)", g, err)
+	}
+	if !errors.Is(err, errKeyChanged) {
+		t.Fatalf("fetch with a stale lookup: %v, want errKeyChanged (get then looks again)", err)
+	}
+}
+
 func TestClientHangupMidMissLeavesNothing(t *testing.T) {
 	tn := newTestNode(t)
 	body := bytes.Repeat([]byte("x"), 1<<20)

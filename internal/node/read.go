@@ -85,8 +85,12 @@ func (n *Node) get(ctx context.Context, bucket, key string, opts GetOptions, hop
 			return obj, nil
 		}
 	}
+	obj, err := n.fetch(ctx, bucket, key, o, fetchOpts{hops: hops})
+	if errors.Is(err, errKeyChanged) {
+		return n.get(ctx, bucket, key, opts, hops) // look again: it is cached or deleted now
+	}
 	n.stats.misses.Add(1)
-	return n.fetch(ctx, bucket, key, o, fetchOpts{hops: hops})
+	return obj, err
 }
 
 // openLocal opens o's body, or returns nil if it is gone from disk (which

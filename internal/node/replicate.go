@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"sort"
@@ -88,6 +89,9 @@ func (r *replicator) run() {
 // copyOf makes this node's copy of o.
 func (n *Node) copyOf(ctx context.Context, o *object) error {
 	obj, err := n.fetch(ctx, o.e.Bucket, o.e.Key, o, fetchOpts{replicate: true})
+	if errors.Is(err, errKeyChanged) {
+		return nil // cached meanwhile, or deleted: nothing to copy
+	}
 	if err != nil {
 		return err
 	}
