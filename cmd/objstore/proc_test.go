@@ -1,7 +1,7 @@
 //go:build linux
 
 // Helpers of the tests that run real objstore processes (crash_test.go,
-// cluster_test.go): the binary, built once per test run with the race
+// cluster_procs_test.go): the binary, built once per test run with the race
 // detector when the tests have it; a running node, started on free
 // ports, whose log is kept, checked and shown on failure; and the bodies
 // the tests send and check.
@@ -269,12 +269,7 @@ type reply struct {
 // get reads an object through /api/v1: fetch sets X-Meta-Fetch: 1, pace
 // above zero reads 64 KiB at a time with that pause in between, and
 // onHeader, if set, is called once the status arrived.
-func (p *proc) get(ctx context.Context, key string, fetch bool, pace time.Duration, onHeader func()) (r reply) {
-	defer func() {
-		if r.err != nil {
-			r.afterKill = p.killed.Load()
-		}
-	}()
+func (p *proc) get(ctx context.Context, key string, fetch bool, pace time.Duration, onHeader func()) reply {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/api/v1/get/"+url.PathEscape(key), nil)
 	if err != nil {
 		return reply{err: err}
@@ -282,6 +277,18 @@ func (p *proc) get(ctx context.Context, key string, fetch bool, pace time.Durati
 	if fetch {
 		req.Header.Set("X-Meta-Fetch", "1")
 	}
+	return p.do(req, pace, onHeader)
+}
+
+// do makes req and reads its answer: the body of a 200 digested, read
+// with pace as get does, that of another status kept as its message.
+func (p *proc) do(req *http.Request, pace time.Duration, onHeader func()) (r reply) {
+	defer func() {
+		if r.err != nil {
+			r.afterKill = p.killed.Load()
+		}
+	}()
+	ctx := req.Context()
 	resp, err := p.client.Do(req)
 	if err != nil {
 		return reply{err: err}
