@@ -224,8 +224,9 @@ func (f *fill) copy(body io.Reader) error {
 }
 
 // commit makes the fetched body the cached copy, unless the key changed
-// since the fill started or there is no room (then the readers are served
-// and nothing is kept). It ends the fill for its readers as soon as the
+// since the fill started to other than a bodiless view of the version
+// the fill copied, or there is no room (then the readers are served and
+// nothing is kept). It ends the fill for its readers as soon as the
 // body is in place and in the table; recording it in the index is left to
 // the recorder (see record.go), off the client's path: a fill is a copy of
 // what the backend holds, so a crash before it is recorded loses nothing.
@@ -241,9 +242,16 @@ func (f *fill) commit() error {
 	defer n.reserved.Add(-info.Size)
 	mu := n.keyLock(info.Bucket, info.Key)
 	mu.Lock()
-	if n.lookup(info.Bucket, info.Key) != f.prev {
-		mu.Unlock()
-		return nil
+	prev := f.prev
+	if cur := n.lookup(info.Bucket, info.Key); cur != prev {
+		// Changed meanwhile: keep the copy only if it is one of the
+		// version the key has now, which news from another node (its
+		// holding, its copy of the same backend object) leaves as it was.
+		if cur == nil || cur.hasBody() || !f.copies(cur) {
+			mu.Unlock()
+			return nil
+		}
+		prev = cur
 	}
 	gen := newGen()
 	if err := f.tmp.Place(info.Bucket, info.Key, gen); err != nil {
@@ -254,8 +262,7 @@ func (f *fill) commit() error {
 	now := time.Now().UTC()
 	e := index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: now, Validated: now}
 	kind := journal.Cache
-	if p := f.prev; p != nil && !p.e.Ver.IsZero() && p.e.State != index.Deleted &&
-		(f.src.ver == p.e.Ver || f.src.from == FromBackend && p.e.ETag == info.ETag && p.e.Size == info.Size) {
+	if p := prev; p != nil && f.copies(p) {
 		// A copy of the version the journal knows: keep its metadata.
 		kind = journal.Hold
 		e.Info = p.e.Info
@@ -265,12 +272,20 @@ func (f *fill) commit() error {
 			e.State = index.Dirty // the recorder queues it on standby
 		}
 	}
-	o := n.applyFill(f.prev, &e, kind)
+	o := n.applyFill(prev, &e, kind)
 	mu.Unlock()
 	f.end(nil)
 	n.toRecord(o) // after unlocking: the recorder takes the key's lock
 	n.kickEvictIfHigh()
 	return nil
+}
+
+// copies reports whether the fill's body is a copy of the version of p
+// that the journal knows: the one a peer served, or the backend's object
+// of the same ETag and size.
+func (f *fill) copies(p *object) bool {
+	return !p.e.Ver.IsZero() && p.e.State != index.Deleted &&
+		(f.src.ver == p.e.Ver || f.src.from == FromBackend && p.e.ETag == f.info.ETag && p.e.Size == f.info.Size)
 }
 
 // wait returns once the fill ended or ctx is done.

@@ -14,6 +14,7 @@ import (
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
 )
 
 func TestPutGetHitNeverTouchesBackend(t *testing.T) {
@@ -133,6 +134,50 @@ func TestStaleMissAfterFill(t *testing.T) {
 	if !errors.Is(err, errKeyChanged) {
 		t.Fatalf("fetch with a stale lookup: %v, want errKeyChanged (get then looks again)", err)
 	}
+}
+
+// TestFillKeptAcrossNewsOfItsVersion: a fill keeps its copy when news of
+// the same version of the key arrives from another node while the body
+// is on its way (here another node's copy of the same backend object),
+// rather than dropping it for the next read to fetch again.
+func TestFillKeptAcrossNewsOfItsVersion(t *testing.T) {
+	tn := newTestNode(t)
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("x"), 256<<10)
+	tn.be.Backend.Put(ctx, bkt, "k", bytes.NewReader(body), int64(len(body)), core.Info{})
+	info, err := tn.be.Backend.Head(ctx, bkt, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixFetched(&info, bkt, "k")
+	release := tn.be.setGate()
+	defer release()
+	done := make(chan error, 1)
+	go func() {
+		got, _, err := tn.read(t, "k", GetOptions{ReadThrough: true})
+		if err == nil && !bytes.Equal(got, body) {
+			err = fmt.Errorf("read %d bytes", len(got))
+		}
+		done <- err
+	}()
+	eventually(t, "the fill under way", func() bool {
+		tn.fillMu.Lock()
+		defer tn.fillMu.Unlock()
+		return len(tn.fills) == 1
+	})
+	other := &journal.Event{Origin: "01JOTHERNODE00000000000000", Seq: 1, Time: tn.clock.Now(), Kind: journal.Cache, Bucket: bkt, Key: "k", Info: info}
+	if err := tn.applyRemote(ctx, []*journal.Event{other}, nil); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the copy kept and recorded", func() bool {
+		o := tn.lookup(bkt, "k")
+		v := o.e.View()
+		return o.hasBody() && v.Holds(tn.ID()) && v.Holds(other.Origin)
+	})
 }
 
 func TestClientHangupMidMissLeavesNothing(t *testing.T) {
