@@ -244,6 +244,12 @@ func entryFor(bucket, key string, old *object, v *journal.View) index.Entry {
 		e = old.e
 	}
 	now := time.Now().UTC()
+	if old != nil && old.hasBody() && old.e.Ver.IsZero() && !v.Deleted && v.Ver == cacheVersion(old.e.Info) {
+		// A fill the recorder has not recorded yet (so of no version
+		// yet) of the very backend object v's version is: keep it.
+		e.SetView(v)
+		return e
+	}
 	switch {
 	case v.Deleted:
 		e = index.Entry{Info: core.Info{Bucket: bucket, Key: key, ModTime: v.Ver.Time.Time().UTC()}, State: index.Deleted, Atime: now}
@@ -253,6 +259,13 @@ func entryFor(bucket, key string, old *object, v *journal.View) index.Entry {
 	e.Bucket, e.Key = bucket, key
 	e.SetView(v)
 	return e
+}
+
+// cacheVersion is the version a Cache event of info makes: the backend
+// object's.
+func cacheVersion(info core.Info) journal.Version {
+	ev := journal.Event{Kind: journal.Cache, Info: info}
+	return ev.Version()
 }
 
 // dropCompacted forgets the keys a snapshot shows were compacted away by

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/core"
@@ -178,6 +179,48 @@ func TestFillKeptAcrossNewsOfItsVersion(t *testing.T) {
 		v := o.e.View()
 		return o.hasBody() && v.Holds(tn.ID()) && v.Holds(other.Origin)
 	})
+}
+
+// TestUnrecordedFillKeptAcrossNewsOfItsVersion: a fill committed but not
+// recorded yet (the recorder batches them) keeps its body when another
+// node's copy of the same backend object is announced meanwhile.
+func TestUnrecordedFillKeptAcrossNewsOfItsVersion(t *testing.T) {
+	tn := newTestNode(t)
+	ctx := context.Background()
+	body := []byte("one backend object")
+	tn.be.Backend.Put(ctx, bkt, "k", bytes.NewReader(body), int64(len(body)), core.Info{})
+	info, err := tn.be.Backend.Head(ctx, bkt, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixFetched(&info, bkt, "k")
+	// What a fill of a key the node did not know commits, before the
+	// recorder makes its Cache event.
+	tmp, err := tn.store.NewTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Close()
+	tmp.Write(body)
+	gen := newGen()
+	if err := tmp.Place(bkt, "k", gen); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	filled := tn.applyFill(nil, &index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: now, Validated: now}, journal.Cache)
+
+	other := &journal.Event{Origin: "01JOTHERNODE00000000000000", Seq: 1, Time: tn.clock.Now(), Kind: journal.Cache, Bucket: bkt, Key: "k", Info: info}
+	if err := tn.applyRemote(ctx, []*journal.Event{other}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if o := tn.lookup(bkt, "k"); !o.hasBody() || o.e.Gen != gen {
+		t.Fatalf("after another node's copy was announced: state %v, generation %q; want the filled body %q", o.e.State, o.e.Gen, gen)
+	}
+	tn.record(ctx, []*object{filled})
+	o := tn.lookup(bkt, "k")
+	if v := o.e.View(); !o.hasBody() || !v.Holds(tn.ID()) || !v.Holds(other.Origin) {
+		t.Fatalf("recorded: state %v, holdings %+v; want both copies", o.e.State, v.Holdings)
+	}
 }
 
 func TestClientHangupMidMissLeavesNothing(t *testing.T) {
