@@ -74,6 +74,9 @@ func Open(path string, opts Options) (*DB, error) {
 		Timeout:        time.Second,
 		NoFreelistSync: true, // rebuilt on open; saves a write per commit
 		FreelistType:   bolt.FreelistMapType,
+		// Address space, not memory: a commit that grows the file past
+		// the map remaps it, which waits for every read transaction.
+		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", path, err)

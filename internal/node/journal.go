@@ -34,6 +34,7 @@ import (
 
 const (
 	applyBatch   = 512     // remote events per commit
+	deltaPage    = 1024    // events read per read transaction of a delta
 	pushMaxBytes = 1 << 20 // larger backlogs are left to anti-entropy
 	pushTimeout  = 2 * time.Second
 	syncTimeout  = 30 * time.Second
@@ -370,30 +371,33 @@ func (n *Node) Delta(ctx context.Context, v journal.Vector, w io.Writer) error {
 		if err := sw.Origin(o, after); err != nil {
 			return err
 		}
-		// Pages, each in its own read transaction, so that a slow peer
-		// never holds one open for long.
+		// Pages, each read in its own short read transaction and written
+		// after it ended: a transaction held open while the peer is slow
+		// to read would keep this node's index from growing its map, and
+		// two nodes syncing from each other could then wait on each
+		// other for ever.
+		page := make([]*journal.Event, 0, deltaPage)
 		for from := after; from < top; {
-			var werr error
-			count := 0
+			page = page[:0]
 			err := n.db.Events(o, from, func(e *journal.Event) bool {
 				if e.Seq > top {
-					from = top
 					return false
 				}
-				werr = sw.Event(e)
-				from = e.Seq
-				count++
-				return werr == nil && count < 4096
+				page = append(page, e)
+				return len(page) < deltaPage
 			})
-			if err == nil {
-				err = werr
-			}
 			if err != nil {
 				return err
 			}
-			if count < 4096 {
+			for _, e := range page {
+				if err := sw.Event(e); err != nil {
+					return err
+				}
+			}
+			if len(page) < deltaPage {
 				break
 			}
+			from = page[len(page)-1].Seq
 			if err := ctx.Err(); err != nil {
 				return err
 			}
