@@ -53,11 +53,8 @@ CATCHUP_MAX=3.00  # bytes received ≤ CATCHUP_MAX × the events' key + metadata
 IDLE_MAX=1.01     # bytes per idle round with the large journal ≤ IDLE_MAX × with the small one
                   # (1%: the vector's sequence numbers are varints, a byte longer at 1M)
 
-die() {
-	echo "bench: $*" >&2
-	exit 2
-}
-log() { echo "bench: $*" >&2; }
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 for v in DURATION WARMUP CONNS THREADS ROUNDS KEYS OBJECTS IDLE_SMALL IDLE_LARGE IDLE_SECONDS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "every numeric BENCH_* setting is a whole number; $v is '${!v}'"
@@ -87,28 +84,9 @@ command -v curl >/dev/null || die "curl is missing: apt-get install -y curl"
 T=$(mktemp -d "${TMPDIR:-/tmp}/objstore-cluster-bench.XXXXXX")
 declare -A PIDS=() # name → pid of every process this script started in the background
 
-stop() { # stop NAME: TERM the process and wait for it
-	local pid=${PIDS[$1]:-}
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	unset "PIDS[$1]"
-}
-cleanup() {
-	local name
-	for name in "${!PIDS[@]}"; do stop "$name"; done
-	if [[ -n $KEEP ]]; then log "kept $T"; else rm -rf "$T"; fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-start() { # start NAME CMD...: run CMD in the background, logging to $T/NAME.log
-	local name=$1
-	shift
-	"$@" >"$T/$name.log" 2>&1 &
-	PIDS[$name]=$!
-}
 
 # wait_until NAME WHAT CMD...: retry CMD for at most 30 s, failing early if
 # NAME's process exits.
@@ -125,46 +103,6 @@ wait_until() {
 	done
 }
 
-# free_port VAR: as in bench/run.sh, a loopback TCP port below the
-# ephemeral range that nobody listens on and not handed out before.
-USED_PORTS=" "
-EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-free_port() {
-	local p _ low=10000 span=$((EPHEMERAL_LOW - 10000))
-	((span > 1000)) || { low=1024 span=$((EPHEMERAL_LOW - 1024)); }
-	((span > 0)) || die "no ports below the ephemeral range ($EPHEMERAL_LOW) to serve on"
-	for _ in $(seq 200); do
-		p=$((low + (RANDOM * 32768 + RANDOM) % span))
-		[[ $USED_PORTS == *" $p "* ]] && continue
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			USED_PORTS+="$p "
-			printf -v "$1" %s "$p"
-			return
-		fi
-	done
-	die "found no free port"
-}
-
-# busy_pct and cpu_mark: as in bench/run.sh, how busy the machine is with
-# other work (CPU or I/O wait) over a second, and clock ticks of all cores
-# and of this script with its children, to tell others' share afterwards.
-busy_pct() {
-	local a b
-	a=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
-	sleep 1
-	b=$(awk '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $5 }' /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); t = y[1] - x[1];
-		printf "%.0f", (t > 0) ? 100 * (t - (y[2] - x[2])) / t : 0 }'
-}
-cpu_mark() {
-	local ours
-	ours=$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$$/stat")
-	awk -v ours="$ours" '/^cpu / { print $2+$3+$4+$5+$6+$7+$8+$9, $2+$3+$4+$7+$8+$9, ours }' /proc/stat
-}
-others_pct() { # others_pct MARK: others' share of the CPU since MARK
-	awk -v a="$1" -v b="$(cpu_mark)" 'BEGIN { split(a, x, " "); split(b, y, " ");
-		t = y[1] - x[1]; o = (y[2] - x[2]) - (y[3] - x[3]); printf "%.0f", (t > 0 && o > 0) ? 100 * o / t : 0 }'
-}
 BUSY_BEFORE=$(busy_pct)
 ((BUSY_BEFORE <= 15)) || log "warning: the machine is already ${BUSY_BEFORE}% busy (CPU or I/O wait) with other work; numbers will be low and noisy"
 
