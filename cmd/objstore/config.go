@@ -93,6 +93,9 @@ type serveConfig struct {
 	// TombstoneHorizon is how long deletes are remembered in the journal;
 	// a node away for longer catches up by snapshot. Default 168h.
 	TombstoneHorizon time.Duration
+	// DebugListen is the host:port of Go's profiler (/debug/pprof/).
+	// Default "": off.
+	DebugListen string
 }
 
 // defaultServeConfig returns a fresh serveConfig holding every default
@@ -181,6 +184,9 @@ func parseServe(args []string, getenv func(string) string) (serveConfig, error) 
 		check("upload-workers", fmt.Errorf("%d workers: must be at least 1", cfg.UploadWorkers))
 	}
 	check("cluster-listen", checkListen(cfg.ClusterListen))
+	if cfg.DebugListen != "" {
+		check("debug-listen", checkListen(cfg.DebugListen))
+	}
 	if cfg.PeerListen == "" {
 		cfg.PeerListen, err = nextPort(cfg.ClusterListen)
 		check("cluster-listen", err)
@@ -256,6 +262,8 @@ func serveFlags(cfg *serveConfig, raw *rawFlags) *envFlagSet {
 	fs.StringVar(&cfg.ClusterSecret, "cluster-secret", cfg.ClusterSecret, "`passphrase` of the cluster: keys gossip encryption and node-to-node\n"+
 		"authentication (without it the cluster is open to anyone who reaches it)")
 	fs.BoolVar(&cfg.CacheOnRead, "cache-on-read", cfg.CacheOnRead, "keep a copy of objects read from other nodes")
+	fs.StringVar(&cfg.DebugListen, "debug-listen", cfg.DebugListen, "`host:port` to serve Go's profiler on, /debug/pprof/ (default off; it is\n"+
+		"unauthenticated: keep it on loopback)")
 	fs.DurationVar(&cfg.TombstoneHorizon, "tombstone-horizon", cfg.TombstoneHorizon, "how long the journal remembers deletes (a node away for longer\ncatches up by snapshot)")
 	return fs
 }

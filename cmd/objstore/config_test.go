@@ -245,6 +245,7 @@ func TestParseServeHelp(t *testing.T) {
 		`--replicas count`, `env OBJSTORE_REPLICAS, default "2"`,
 		`--cache-on-read`, `env OBJSTORE_CACHE_ON_READ, default true`,
 		`--tombstone-horizon duration`, `env OBJSTORE_TOMBSTONE_HORIZON, default 168h0m0s`,
+		`--debug-listen host:port`, `env OBJSTORE_DEBUG_LISTEN`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("usage lacks %q", want)

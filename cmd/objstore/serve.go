@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -137,6 +138,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if cfg.DebugListen != "" {
+		_, stopDebug, err := serveDebug(cfg.DebugListen, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stopDebug()
 	}
 	srv := &http.Server{
 		Handler:           routes(v1, s3, mux),
@@ -277,4 +286,23 @@ func regionOf(b backendSpec) string {
 		return b.Region
 	}
 	return "us-east-1"
+}
+
+// serveDebug serves Go's profiler (net/http/pprof) on addr until stop is
+// called. bound is the address it listens on.
+func serveDebug(addr string, log *slog.Logger) (bound string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("debug listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("profiler serving", "listen", ln.Addr().String())
+	return ln.Addr().String(), func() { srv.Close() }, nil
 }
