@@ -81,3 +81,23 @@ others_pct() { # others_pct MARK: others' share of the CPU since MARK
 	awk -v a="$1" -v b="$(cpu_mark)" 'BEGIN { split(a, x, " "); split(b, y, " ");
 		t = y[1] - x[1]; o = (y[2] - x[2]) - (y[3] - x[3]); printf "%.0f", (t > 0 && o > 0) ? 100 * o / t : 0 }'
 }
+
+# disk_probe DIR: how fast the disk under DIR is at what PUTs wait for,
+# as "4 KiB O_DSYNC write X ms, N file creates/s". PUT figures follow the
+# disk: on a virtual machine the same disk can be twice as slow one hour
+# as the next, and on ext4 without a journal, creating files in a block
+# group where many were deleted in the last minutes costs ten times more.
+# The probe's files stay (deleting them would slow the creates after it).
+disk_probe() {
+	local dir=$1/disk-probe t0 t1 dsync creates
+	mkdir -p "$dir"
+	t0=$(date +%s%N)
+	dd if=/dev/zero of="$dir/dsync" bs=4k count=500 oflag=dsync status=none
+	t1=$(date +%s%N)
+	dsync=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 500 / 1e6 }')
+	t0=$(date +%s%N)
+	seq -f "$dir/f%.0f" 5000 | xargs touch
+	t1=$(date +%s%N)
+	creates=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.0f", 5000 / (d / 1e9) }')
+	echo "4 KiB O_DSYNC write $dsync ms, $creates file creates/s"
+}

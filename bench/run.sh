@@ -304,6 +304,7 @@ fi
 if want put; then
 	timed=(-size 4096 -c "$CONNS" -warmup "${WARMUP}s" -duration "${DURATION}s")
 	free_port BACK_PORT
+	DISK=$(disk_probe "$T")
 	for r in $(seq "$ROUNDS"); do
 		log "round $r/$ROUNDS: PUT 4k, direct S3, write-through, write-back ($CONNS at once, ${DURATION}s each)"
 		load_run "direct-put-$r" -mode direct-put -prefix "direct-put/$r/" "${timed[@]}"
@@ -312,8 +313,9 @@ if want put; then
 		load_run "put-back-$r" -mode put -url "http://127.0.0.1:$BACK_PORT" -prefix "back/$r/" "${timed[@]}"
 		backlog=$(curl -sf "http://127.0.0.1:$BACK_PORT/api/v1/stats" | sed -n 's/.*"upload_queue":\([0-9]*\).*/\1/p')
 		echo "${backlog:-?}" >"$T/backlog-$r.txt"
+		# Its files stay until the end: deleting thousands of files slows
+		# the file creates of the next minutes on some filesystems.
 		stop "objstore-back-$r"
-		rm -rf "$T/objstore-back-$r"
 		add direct-put "$(jnum "$T/direct-put-$r.json" rps)"
 		add put-through "$(jnum "$T/put-through-$r.json" rps)"
 		add put-back "$(jnum "$T/put-back-$r.json" rps)"
@@ -396,6 +398,9 @@ for r in $(seq "$ROUNDS"); do
 		echo "  write-back uploads still queued when its clients stopped: $(cat "$T/backlog-$r.txt")"
 	fi
 done
+if want put; then
+	echo "disk of the data dirs: $DISK"
+fi
 echo "other work on the machine: ${BUSY_BEFORE}% busy (CPU or I/O wait) before the run, ${OTHERS}% of the CPU during it"
 if ((BUSY_BEFORE > 15 || OTHERS > 10)); then
 	echo "WARNING: the machine was busy with other work; these numbers are unreliable"
