@@ -38,6 +38,7 @@ type Peers interface {
 	Replicate(ctx context.Context, addr string, o *peer.Object) error
 	Push(ctx context.Context, addr string, stream []byte) error
 	Sync(ctx context.Context, addr string, v journal.Vector) (io.ReadCloser, error)
+	Dirty(ctx context.Context, addr, bucket, prefix string) ([]core.Info, error)
 }
 
 // AllReplicas as Config.Replicas keeps a copy of every object on every node.

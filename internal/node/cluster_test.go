@@ -70,6 +70,14 @@ func (l *lateNode) OpenPeer(ctx context.Context, bucket, key string, opts peer.O
 	return n.OpenPeer(ctx, bucket, key, opts)
 }
 
+func (l *lateNode) LocalDirty(bucket, prefix string) []core.Info {
+	n, err := l.node()
+	if err != nil {
+		return nil
+	}
+	return n.LocalDirty(bucket, prefix)
+}
+
 func (l *lateNode) StoreReplica(ctx context.Context, o *peer.Object) error {
 	n, err := l.node()
 	if err != nil {
@@ -609,5 +617,60 @@ func TestClusterEvictsExtraCopiesFirst(t *testing.T) {
 		if o := a.lookup(bkt, k); !o.hasBody() {
 			t.Fatalf("placement copy %s evicted", k)
 		}
+	}
+}
+
+// TestClusterDirtyListsPeersWrites: objects not in the backend yet are
+// listed by every node, not only by those that hold them, and a delete
+// hides them.
+func TestClusterDirtyListsPeersWrites(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.WriteMode = WriteBack; c.Replicas = 1 })
+	tc.be.down.Store(true) // nothing reaches the backend
+	a := tc.nodes[0]
+	for i := 0; i < 6; i++ {
+		a.put(t, fmt.Sprintf("wb/%d", i), []byte("pending upload"))
+	}
+	a.put(t, "other/x", []byte("pending too"))
+	ctx := context.Background()
+	for i, cn := range tc.nodes {
+		d := cn.Dirty(ctx, bkt, "wb/")
+		if len(d) != 6 {
+			t.Fatalf("node %d lists %d objects not yet in the backend, want 6: %+v", i, len(d), d)
+		}
+		for j, info := range d {
+			if want := fmt.Sprintf("wb/%d", j); info.Key != want || info.Size != int64(len("pending upload")) {
+				t.Fatalf("node %d: entry %d is %+v, want %s", i, j, info, want)
+			}
+		}
+	}
+	// Some node holds no copy of some key: it still lists it.
+	var bare bool
+	for _, cn := range tc.nodes[1:] {
+		for i := 0; i < 6; i++ {
+			if o := cn.lookup(bkt, fmt.Sprintf("wb/%d", i)); o == nil || !o.hasBody() {
+				bare = true
+			}
+		}
+	}
+	if !bare {
+		t.Fatal("every node holds every object: the test proves nothing")
+	}
+	c := tc.nodes[2]
+	if err := c.Delete(ctx, bkt, "wb/3"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the delete hides the object everywhere", func() bool {
+		for _, cn := range tc.nodes {
+			for _, info := range cn.Dirty(ctx, bkt, "wb/") {
+				if info.Key == "wb/3" {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	tc.stop(0)
+	if d := c.Dirty(ctx, bkt, ""); len(d) == 0 {
+		t.Fatal("the replicas' copies are no longer listed once the origin is gone")
 	}
 }

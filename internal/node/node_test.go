@@ -597,7 +597,7 @@ func TestListingOverlay(t *testing.T) {
 	tn.put(t, "p/a", []byte("a"))
 	tn.put(t, "q/c", []byte("c"))
 	tn.Delete(context.Background(), bkt, "p/a")
-	d := tn.Dirty(bkt, "p/")
+	d := tn.Dirty(context.Background(), bkt, "p/")
 	if len(d) != 1 || d[0].Key != "p/b" {
 		t.Fatalf("dirty %+v", d)
 	}
@@ -605,9 +605,9 @@ func TestListingOverlay(t *testing.T) {
 		t.Fatal("deleted flags wrong")
 	}
 	tn = tn.restart(t) // the dirty set is rebuilt at start
-	if d := tn.Dirty(bkt, ""); len(d) != 2 {
+	if d := tn.Dirty(context.Background(), bkt, ""); len(d) != 2 {
 		t.Fatalf("dirty after restart %+v", d)
 	}
 	tn.be.down.Store(false)
-	eventually(t, "uploads", func() bool { return len(tn.Dirty(bkt, "")) == 0 })
+	eventually(t, "uploads", func() bool { return len(tn.Dirty(context.Background(), bkt, "")) == 0 })
 }

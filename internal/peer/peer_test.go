@@ -112,6 +112,18 @@ func (f *fake) Receive(_ context.Context, from string, r *journal.StreamReader) 
 	}
 }
 
+func (f *fake) LocalDirty(bucket, prefix string) []core.Info {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []core.Info
+	for _, info := range f.info {
+		if info.Bucket == bucket && strings.HasPrefix(info.Key, prefix) {
+			out = append(out, info)
+		}
+	}
+	return out
+}
+
 func (f *fake) Delta(_ context.Context, v journal.Vector, w io.Writer) error {
 	sw := journal.NewStreamWriter(w, false)
 	sw.Origin("A", v["A"])
@@ -176,6 +188,14 @@ func TestClientServer(t *testing.T) {
 		t.Fatalf("sync frame %+v", fr)
 	}
 	rc.Close()
+	dirty, err := c.Dirty(ctx, addr, "b", "a/")
+	if err != nil || len(dirty) != 1 || dirty[0].Key != "a//b/../c" || dirty[0].Bucket != "b" || dirty[0].Size != 5 || dirty[0].UserMeta["k"] != "v" ||
+		!dirty[0].ModTime.Equal(info.ModTime) {
+		t.Fatalf("dirty: %+v %v", dirty, err)
+	}
+	if dirty, err := c.Dirty(ctx, addr, "b", "z"); err != nil || len(dirty) != 0 {
+		t.Fatalf("dirty under another prefix: %+v %v", dirty, err)
+	}
 
 	// Without the secret nothing is served.
 	badAuth, _ := NewAuth("wrong", "eve")
@@ -190,6 +210,9 @@ func TestClientServer(t *testing.T) {
 	}
 	if _, err := bad.Sync(ctx, addr, journal.Vector{}); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
 		t.Fatalf("wrong secret sync: %v", err)
+	}
+	if _, err := bad.Dirty(ctx, addr, "b", ""); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong secret dirty: %v", err)
 	}
 	if _, err := c.Open(ctx, "127.0.0.1:1", "b", "k", OpenOptions{}, 1); !IsUnreachable(err) {
 		t.Fatalf("refused connection: %v", err)

@@ -53,6 +53,9 @@ type Objects interface {
 	// StoreReplica stores o (Body of o.Info.Size bytes) as this node's copy
 	// of version o.Ver, durably, before it returns.
 	StoreReplica(ctx context.Context, o *Object) error
+	// LocalDirty returns the objects of bucket under prefix that this node
+	// holds and that are not in the backend yet.
+	LocalDirty(bucket, prefix string) []core.Info
 }
 
 // Journal is what the server needs to synchronise journals.
@@ -77,6 +80,7 @@ func Handler(objs Objects, jr Journal, auth *Auth, log *slog.Logger) http.Handle
 	mux.HandleFunc("PUT /peer/v1/object", s.put)
 	mux.HandleFunc("POST /peer/v1/events", s.events)
 	mux.HandleFunc("POST /peer/v1/sync", s.sync)
+	mux.HandleFunc("GET /peer/v1/dirty", s.dirty)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := auth.Verify(r); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)

@@ -49,7 +49,7 @@ func (a *API) createBucket(w http.ResponseWriter, r *http.Request, rq *request) 
 
 func (a *API) deleteBucket(w http.ResponseWriter, r *http.Request, rq *request) error {
 	// Objects not yet uploaded make the bucket non-empty too.
-	if len(a.cfg.Node.Dirty(rq.bucket, "")) > 0 {
+	if len(a.cfg.Node.Dirty(r.Context(), rq.bucket, "")) > 0 {
 		return errBucketNotEmpty
 	}
 	if err := a.cfg.Buckets.DeleteBucket(r.Context(), rq.bucket); err != nil {

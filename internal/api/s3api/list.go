@@ -40,7 +40,7 @@ func (a *API) list(ctx context.Context, bucket string, p listParams) (es []entry
 	}
 	// The dirty set is read before the backend: an object uploaded in
 	// between is then in one or the other, never in neither.
-	dirty := a.cfg.Node.Dirty(bucket, p.prefix)
+	dirty := a.cfg.Node.Dirty(ctx, bucket, p.prefix)
 	page, err := a.cfg.Buckets.List(ctx, bucket, backend.ListOptions{
 		Prefix: p.prefix, Delimiter: p.delimiter, StartAfter: p.after, MaxKeys: p.maxKeys,
 	})

@@ -29,7 +29,7 @@ type Node interface {
 	AddServed(src node.Source, bytes int64)
 	// Deleted and Dirty correct a backend listing (see node.Node).
 	Deleted(bucket, key string) bool
-	Dirty(bucket, prefix string) []core.Info
+	Dirty(ctx context.Context, bucket, prefix string) []core.Info
 }
 
 var _ Node = (*node.Node)(nil)

@@ -742,7 +742,7 @@ func TestListingMerge(t *testing.T) {
 	s.put(t, testBucket, "m/deleted", []byte("deleted through objstore"))
 	s.put(t, testBucket, "m/kept", []byte("uploaded"))
 	s.put(t, testBucket, "m/overwritten", []byte("short"))
-	eventually(t, "the first objects are uploaded", func() bool { return len(s.node.Dirty(testBucket, "")) == 0 })
+	eventually(t, "the first objects are uploaded", func() bool { return len(s.node.Dirty(ctx, testBucket, "")) == 0 })
 
 	s.backend.down.Store(true)
 	s.put(t, testBucket, "m/new", []byte("not yet uploaded"))
@@ -861,7 +861,7 @@ func TestListingMerge(t *testing.T) {
 
 	s.backend.down.Store(false)
 	eventually(t, "the backend catches up", func() bool {
-		if len(s.node.Dirty(testBucket, "")) > 0 {
+		if len(s.node.Dirty(ctx, testBucket, "")) > 0 {
 			return false
 		}
 		_, err := s.backend.Backend.Head(ctx, testBucket, "m/deleted")
