@@ -258,7 +258,7 @@ func snapshot(s node.Stats) metrics.Snapshot {
 	return metrics.Snapshot{
 		Hits: s.Hits, Misses: s.Misses,
 		Revalidations: s.Revalidations, StaleServed: s.StaleServed,
-		CoalescedMisses: s.CoalescedMisses,
+		CoalescedMisses: s.CoalescedMisses, CoalescedHeads: s.CoalescedHeads,
 		BytesServed:     s.BytesServed,
 		BackendRequests: s.BackendRequests, BackendErrors: s.BackendErrors,
 		Evictions: s.Evictions, EvictedBytes: s.EvictedBytes,

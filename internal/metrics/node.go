@@ -13,6 +13,7 @@ type Snapshot struct {
 	Hits, Misses               uint64            // reads served from local disk / needing the backend
 	Revalidations, StaleServed uint64            // conditional backend checks; stale copies served because the backend failed
 	CoalescedMisses            uint64            // backend GETs saved because a miss of the same key was in flight
+	CoalescedHeads             uint64            // backend HEADs saved because a HEAD of the same key was in flight
 	BytesServed                map[string]uint64 // by source: "local", "backend", "peer"
 	BackendRequests            map[string]uint64 // by operation: get, head, put, delete
 	BackendErrors              map[string]uint64 // by operation
@@ -54,11 +55,11 @@ type nodeCollector struct {
 	// the start.
 	sources, ops []string
 
-	hits, misses, revalidations, staleServed, coalesced *prometheus.Desc
-	servedBytes, backendRequests, backendErrors         *prometheus.Desc
-	evictions, evictedBytes                             *prometheus.Desc
-	objects, bytesCached, capacity                      *prometheus.Desc
-	queueLength, queueOldest, uploads, uploadRetries    *prometheus.Desc
+	hits, misses, revalidations, staleServed, coalesced, coalescedHeads *prometheus.Desc
+	servedBytes, backendRequests, backendErrors                         *prometheus.Desc
+	evictions, evictedBytes                                             *prometheus.Desc
+	objects, bytesCached, capacity                                      *prometheus.Desc
+	queueLength, queueOldest, uploads, uploadRetries                    *prometheus.Desc
 
 	members, streams, applied, pushed, pushBytes, pushFailures *prometheus.Desc
 	syncRounds, syncBytes, deltas, compacted, stored           *prometheus.Desc
@@ -78,6 +79,7 @@ func newNodeCollector() *nodeCollector {
 		revalidations:   desc("objstore_cache_revalidations_total", "Conditional backend requests made to check that a cached copy is current."),
 		staleServed:     desc("objstore_cache_stale_served_total", "Cached copies served without revalidation because the backend failed."),
 		coalesced:       desc("objstore_backend_gets_saved_total", "Backend GETs saved because a miss of the same key was already in flight."),
+		coalescedHeads:  desc("objstore_backend_heads_saved_total", "Backend HEADs saved because a HEAD of the same unknown key was already in flight."),
 		servedBytes:     desc("objstore_served_bytes_total", "Body bytes sent to clients, by where they came from (local, backend, peer).", "source"),
 		backendRequests: desc("objstore_backend_requests_total", "Requests made to the backend, by operation.", "op"),
 		backendErrors:   desc("objstore_backend_errors_total", "Backend requests that failed other than with not-found, by operation.", "op"),
@@ -125,7 +127,7 @@ func (c *nodeCollector) set(snapshot func() Snapshot) {
 // Describe implements prometheus.Collector.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.hits, c.misses, c.revalidations, c.staleServed, c.coalesced,
+		c.hits, c.misses, c.revalidations, c.staleServed, c.coalesced, c.coalescedHeads,
 		c.servedBytes, c.backendRequests, c.backendErrors,
 		c.evictions, c.evictedBytes,
 		c.objects, c.bytesCached, c.capacity,
@@ -168,6 +170,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.revalidations, s.Revalidations)
 	counter(c.staleServed, s.StaleServed)
 	counter(c.coalesced, s.CoalescedMisses)
+	counter(c.coalescedHeads, s.CoalescedHeads)
 	byLabel(c.servedBytes, s.BytesServed, c.sources)
 	byLabel(c.backendRequests, s.BackendRequests, c.ops)
 	byLabel(c.backendErrors, s.BackendErrors, c.ops)

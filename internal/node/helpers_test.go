@@ -27,6 +27,7 @@ type testBackend struct {
 	down                       atomic.Bool
 	mu                         sync.Mutex
 	gate                       chan struct{} // when set, GET bodies block on it
+	headGate                   chan struct{} // when set, HEADs block on it
 }
 
 var errDown = errors.New("connection refused")
@@ -58,6 +59,16 @@ func (b *testBackend) Get(ctx context.Context, bucket, key string, opts backend.
 
 func (b *testBackend) Head(ctx context.Context, bucket, key string) (core.Info, error) {
 	b.heads.Add(1)
+	b.mu.Lock()
+	gate := b.headGate
+	b.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return core.Info{}, ctx.Err()
+		}
+	}
 	if err := b.fail("head"); err != nil {
 		return core.Info{}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/disk"
@@ -38,8 +39,9 @@ type Node struct {
 
 	fillMu  sync.Mutex
 	fills   map[string]*fill
-	fillMem atomic.Int64 // bytes of fill bodies held in memory, see memBody
-	records chan *object // fills to record in the index, see record.go
+	heads   singleflight.Group // backend HEADs of unknown keys, see headUnknown
+	fillMem atomic.Int64       // bytes of fill bodies held in memory, see memBody
+	records chan *object       // fills to record in the index, see record.go
 
 	dirtyMu sync.Mutex
 	dirty   map[string]*object // objects not yet in the backend, by table key

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -610,4 +611,77 @@ func TestListingOverlay(t *testing.T) {
 	}
 	tn.be.down.Store(false)
 	eventually(t, "uploads", func() bool { return len(tn.Dirty(context.Background(), bkt, "")) == 0 })
+}
+
+// TestConcurrentHeadsOfUnknownKeyShareOne: HEADs of a key the node does not
+// know, arriving while one is out to the backend, wait for its answer.
+func TestConcurrentHeadsOfUnknownKeyShareOne(t *testing.T) {
+	tn := newTestNode(t)
+	body := []byte("in the bucket, not in the cache")
+	if _, err := tn.be.Backend.Put(context.Background(), bkt, "elsewhere", bytes.NewReader(body), int64(len(body)), core.Info{Bucket: bkt, Key: "elsewhere"}); err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	tn.be.mu.Lock()
+	tn.be.headGate = gate
+	tn.be.mu.Unlock()
+	const callers = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			info, src, err := tn.Stat(context.Background(), bkt, "elsewhere", GetOptions{ReadThrough: true})
+			if err != nil || info.Size != int64(len(body)) || src != FromBackend {
+				errs <- fmt.Errorf("stat: %+v %v %v", info, src, err)
+			}
+		}()
+	}
+	eventually(t, "every caller waits for the one HEAD", func() bool {
+		return goroutinesIn("(*Node).headUnknown(") == callers
+	})
+	close(gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if h := tn.be.heads.Load(); h != 1 {
+		t.Fatalf("%d backend HEADs for %d concurrent HEADs of one key", h, callers)
+	}
+	if c := tn.Stats().CoalescedHeads; c != callers-1 {
+		t.Fatalf("coalesced %d HEADs, want %d", c, callers-1)
+	}
+	// A caller that gives up stops waiting; the HEAD it shared goes on.
+	held := make(chan struct{})
+	defer close(held)
+	tn.be.mu.Lock()
+	tn.be.headGate = held
+	tn.be.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := tn.Stat(ctx, bkt, "other", GetOptions{ReadThrough: true}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled HEAD: %v", err)
+	}
+}
+
+// goroutinesIn counts the goroutines whose stack has a frame of fn.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, fn) {
+			count++
+		}
+	}
+	return count
 }

@@ -136,8 +136,7 @@ func (n *Node) Stat(ctx context.Context, bucket, key string, opts GetOptions) (c
 	case !opts.ReadThrough:
 		return core.Info{}, 0, fmt.Errorf("stat %q: %w", key, core.ErrNotFound)
 	}
-	info, err := n.backend.Head(ctx, bucket, key)
-	n.backendCall("head", err)
+	info, err := n.headUnknown(ctx, bucket, key)
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
 			return core.Info{}, 0, fmt.Errorf("stat %q: %w", key, core.ErrNotFound)
@@ -146,6 +145,30 @@ func (n *Node) Stat(ctx context.Context, bucket, key string, opts GetOptions) (c
 	}
 	fixFetched(&info, bucket, key)
 	return info, FromBackend, nil
+}
+
+// headUnknown asks the backend about a key the node does not know, one
+// request at a time per key: concurrent HEADs of it share the answer, as
+// concurrent misses share a fill. The shared request is not cancelled with
+// the first caller's context; each caller stops waiting when its own ends.
+func (n *Node) headUnknown(ctx context.Context, bucket, key string) (core.Info, error) {
+	leader := false // set by the caller whose HEAD goes out; read after it did
+	ch := n.heads.DoChan(tableKey(bucket, key), func() (any, error) {
+		leader = true
+		info, err := n.backend.Head(context.WithoutCancel(ctx), bucket, key)
+		n.backendCall("head", err)
+		return info, err
+	})
+	select {
+	case r := <-ch:
+		if !leader {
+			n.stats.coalescedHeads.Add(1)
+		}
+		info, _ := r.Val.(core.Info)
+		return info, r.Err
+	case <-ctx.Done():
+		return core.Info{}, ctx.Err()
+	}
 }
 
 func (n *Node) needsRevalidate(o *object, opts GetOptions) bool {

@@ -50,6 +50,7 @@ func (c *opCounters) snapshot() map[string]uint64 {
 
 type stats struct {
 	hits, misses, revalidations, stale, coalesced atomic.Uint64
+	coalescedHeads                                atomic.Uint64
 	servedLocal, servedBackend, servedPeer        atomic.Uint64
 	evictions, evictedBytes                       atomic.Uint64
 	uploads, uploadRetries                        atomic.Uint64
@@ -66,7 +67,8 @@ type stats struct {
 type Stats struct {
 	Hits, Misses               uint64
 	Revalidations, StaleServed uint64
-	CoalescedMisses            uint64
+	CoalescedMisses            uint64            // backend GETs saved: a fill of the key was in flight
+	CoalescedHeads             uint64            // backend HEADs saved: a HEAD of the key was in flight
 	BytesServed                map[string]uint64 // by Source.String()
 	BackendRequests            map[string]uint64 // by op: get, head, put, delete
 	BackendErrors              map[string]uint64
@@ -104,7 +106,7 @@ func (n *Node) Stats() Stats {
 	st := Stats{
 		Hits: s.hits.Load(), Misses: s.misses.Load(),
 		Revalidations: s.revalidations.Load(), StaleServed: s.stale.Load(),
-		CoalescedMisses: s.coalesced.Load(),
+		CoalescedMisses: s.coalesced.Load(), CoalescedHeads: s.coalescedHeads.Load(),
 		BytesServed: map[string]uint64{
 			"local": s.servedLocal.Load(), "backend": s.servedBackend.Load(), "peer": s.servedPeer.Load(),
 		},
