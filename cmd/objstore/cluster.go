@@ -52,7 +52,7 @@ func (c *clusterView) Live() []node.Member {
 	out := make([]node.Member, 0, len(live))
 	for _, m := range live {
 		if m.Meta.PeerAddr != "" {
-			out = append(out, node.Member{ID: m.ID, PeerAddr: m.Meta.PeerAddr, Ready: m.Meta.Ready})
+			out = append(out, node.Member{ID: m.ID, PeerAddr: m.Meta.PeerAddr, Ready: m.Meta.Ready, Capacity: m.Meta.Capacity})
 		}
 	}
 	return out

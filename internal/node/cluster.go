@@ -21,6 +21,9 @@ type Member struct {
 	// not ready gets pushes and serves the copies it holds, but is not
 	// made a key's owner or a new copy's holder.
 	Ready bool
+	// Capacity is the size of its cache in bytes (0: unknown). Placement
+	// gives each node a share of the keys in proportion to it.
+	Capacity int64
 }
 
 // Cluster is the node's view of its cluster's membership (the membership
@@ -69,8 +72,10 @@ func (n *Node) peers() ([]Member, int) {
 
 // placement returns the members that should hold a copy of an object of
 // level lvl: the top Replicas of the key's rendezvous ranking over the
-// live, ready members (all of them for level 2), owner first. Without a
-// cluster it is this node alone.
+// live, ready members (all of them for level 2), owner first, each member
+// weighted by its cache capacity (see share) so that unique capacity is
+// about the sum of the disks over the replicas, not limited by the
+// smallest. Without a cluster it is this node alone.
 func (n *Node) placement(bucket, key string, lvl core.Level) []Member {
 	if n.cfg.Cluster == nil {
 		return []Member{{ID: n.id}}
@@ -83,23 +88,32 @@ func (n *Node) placement(bucket, key string, lvl core.Level) []Member {
 	}
 	// This node counts itself once, ready or not: until it has caught up
 	// it does its own fetches rather than ask an owner it may not know.
-	all = append(all, Member{ID: n.id, Ready: true})
+	all = append(all, Member{ID: n.id, Ready: true, Capacity: n.cfg.Capacity})
 	r := n.cfg.Replicas
 	if lvl == core.LevelAll || r == AllReplicas {
 		r = len(all)
 	}
 	ids := make([]string, len(all))
+	shares := make([]uint64, len(all))
 	byID := make(map[string]Member, len(all))
 	for i, m := range all {
-		ids[i] = m.ID
+		ids[i], shares[i] = m.ID, share(m.Capacity)
 		byID[m.ID] = m
 	}
-	top := rendezvous.Top(tableKey(bucket, key), ids, r)
+	top := rendezvous.TopShares(tableKey(bucket, key), ids, shares, r)
 	out := make([]Member, len(top))
 	for i, id := range top {
 		out[i] = byID[id]
 	}
 	return out
+}
+
+// share is a member's weight in placement: its capacity in whole GiB (at
+// least 1; 0 for a member whose capacity is unknown, which counts as 1), so
+// that capacities every node sees alike weigh alike, and a few bytes'
+// difference between two runs of one node moves no key.
+func share(capacity int64) uint64 {
+	return uint64(max(capacity, 0) >> 30)
 }
 
 // owner returns the key's owner: the top live member of its ranking.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
@@ -672,5 +673,43 @@ func TestClusterDirtyListsPeersWrites(t *testing.T) {
 	tc.stop(0)
 	if d := c.Dirty(ctx, bkt, ""); len(d) == 0 {
 		t.Fatal("the replicas' copies are no longer listed once the origin is gone")
+	}
+}
+
+// TestPlacementFollowsCapacity: a node with a larger cache owns and holds
+// a larger share of the keys, every node agrees on the owners, and nodes
+// of equal capacity share alike.
+func TestPlacementFollowsCapacity(t *testing.T) {
+	fc := &fakeCluster{members: map[string]Member{}, down: map[string]bool{}}
+	caps := map[string]int64{"small": 10 << 30, "medium": 10 << 30, "large": 60 << 30}
+	for id, c := range caps {
+		fc.set(id, Member{ID: id, PeerAddr: id + ":1", Ready: true, Capacity: c}, false)
+	}
+	nodes := map[string]*Node{}
+	for id, c := range caps {
+		nodes[id] = &Node{id: id, cfg: Config{Cluster: fc, Replicas: 2, Capacity: c}}
+	}
+	owned, held := map[string]int{}, map[string]int{}
+	const keys = 20000
+	for i := 0; i < keys; i++ {
+		key := fmt.Sprint("k/", i)
+		p := nodes["small"].placement(bkt, key, core.LevelBackend)
+		for id, n := range nodes {
+			if q := n.placement(bkt, key, core.LevelBackend); q[0].ID != p[0].ID || q[1].ID != p[1].ID {
+				t.Fatalf("%s: %s places on %s,%s, small on %s,%s", key, id, q[0].ID, q[1].ID, p[0].ID, p[1].ID)
+			}
+		}
+		owned[p[0].ID]++
+		held[p[0].ID]++
+		held[p[1].ID]++
+	}
+	if o := float64(owned["large"]) / keys; o < 0.70 || o > 0.80 {
+		t.Errorf("the node with 75%% of the capacity owns %.2f of the keys", o)
+	}
+	if s, m := owned["small"], owned["medium"]; math.Abs(float64(s-m)) > 0.15*float64(s+m)/2 {
+		t.Errorf("equal nodes own %d and %d keys", s, m)
+	}
+	if held["large"] <= held["small"] {
+		t.Errorf("copies held: %v", held)
 	}
 }

@@ -10,7 +10,8 @@
 //   - Minimal disruption: removing a node moves only the keys that node
 //     owned, each to the node ranked next for it; adding a node moves to it
 //     only the keys it now wins (about 1/n of them).
-//   - Balance: for many keys each of n nodes owns about 1/n of them.
+//   - Balance: for many keys each of n nodes owns about 1/n of them, or
+//     with TopShares its share of the total (nodes of unequal capacity).
 //
 // The weight function is part of the cluster's wire contract: two objstore
 // versions that weighed differently would disagree on owners during a
