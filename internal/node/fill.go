@@ -447,12 +447,15 @@ type fillBody interface {
 }
 
 // newBody sets where the body of src goes: memory when it is only served
-// and fits, else a temp file of the store.
+// and fits, else a temp file of the store. It sets them under f.mu: a
+// reader that gives up before the fill is ready looks at f.body.
 func (f *fill) newBody(src *source) error {
 	n, size := f.n, src.info.Size
 	if src.peer != "" && !src.keep && size <= memBodyMax {
 		if n.fillMem.Add(size) <= memBodyBudget {
+			f.mu.Lock()
 			f.mem, f.body = size, newMemBody(size)
+			f.mu.Unlock()
 			return nil
 		}
 		n.fillMem.Add(-size)
@@ -461,7 +464,9 @@ func (f *fill) newBody(src *source) error {
 	if err != nil {
 		return err
 	}
+	f.mu.Lock()
 	f.tmp, f.body = tmp, tempBody{tmp}
+	f.mu.Unlock()
 	return nil
 }
 
