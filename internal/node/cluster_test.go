@@ -730,3 +730,43 @@ func TestPlacementFollowsCapacity(t *testing.T) {
 		t.Errorf("copies held: %v", held)
 	}
 }
+
+// TestClusterStandbyReplicaHoldsUpNoUpload: a replica of another node's
+// write-back put, waiting for that node to upload it, does not hold up the
+// uploads of this node's own writes, even with one upload worker.
+func TestClusterStandbyReplicaHoldsUpNoUpload(t *testing.T) {
+	tc := newTestCluster(t, 2, func(c *Config) { c.WriteMode = WriteBack; c.UploadWorkers = 1; c.Replicas = 1 })
+	tc.be.mu.Lock()
+	tc.be.refusePuts = "stuck/" // the origin cannot upload these
+	tc.be.mu.Unlock()
+	a, b := tc.nodes[0], tc.nodes[1]
+	for i := 0; i < 5; i++ {
+		a.put(t, fmt.Sprint("stuck/", i), []byte("waits for its origin"))
+	}
+	for i := 0; i < 5; i++ {
+		if o := b.lookup(bkt, fmt.Sprint("stuck/", i)); o == nil || !o.hasBody() || o.e.State != index.Dirty {
+			t.Fatalf("b holds no dirty replica of stuck/%d", i)
+		}
+	}
+	b.put(t, "own", []byte("b's own write"))
+	eventually(t, "b uploads its own write", func() bool {
+		_, err := tc.be.Head(context.Background(), bkt, "own")
+		return err == nil
+	})
+	// The replicas still wait, and take over once their origin is gone.
+	if o := b.lookup(bkt, "stuck/0"); o.e.State != index.Dirty {
+		t.Fatalf("replica state %v while its origin is up and has not uploaded", o.e.State)
+	}
+	tc.be.mu.Lock()
+	tc.be.refusePuts = ""
+	tc.be.mu.Unlock()
+	tc.stop(0)
+	eventually(t, "b uploads the replicas of the node it lost", func() bool {
+		for i := 0; i < 5; i++ {
+			if _, err := tc.be.Head(context.Background(), bkt, fmt.Sprint("stuck/", i)); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+}

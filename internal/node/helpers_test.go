@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,6 +29,7 @@ type testBackend struct {
 	mu                         sync.Mutex
 	gate                       chan struct{} // when set, GET bodies block on it
 	headGate                   chan struct{} // when set, HEADs block on it
+	refusePuts                 string        // when set, PUTs of keys with this prefix fail
 }
 
 var errDown = errors.New("connection refused")
@@ -79,6 +81,12 @@ func (b *testBackend) Put(ctx context.Context, bucket, key string, body io.ReadS
 	b.puts.Add(1)
 	if err := b.fail("put"); err != nil {
 		return "", err
+	}
+	b.mu.Lock()
+	refuse := b.refusePuts != "" && strings.HasPrefix(key, b.refusePuts)
+	b.mu.Unlock()
+	if refuse {
+		return "", &core.BackendError{Op: "put", Err: errDown}
 	}
 	return b.Backend.Put(ctx, bucket, key, body, size, info)
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"hash/maphash"
@@ -19,6 +20,14 @@ import (
 // hashes to, so the operations on one key reach the backend in the order
 // they were acknowledged, while different keys upload in parallel. A failed
 // item is retried with exponential back-off and blocks only its worker.
+//
+// A standby item (a replica of another node's write-back put, uploaded
+// only if that node is gone before it did) does not wait in its worker
+// while its origin is alive: it is set aside (see later) and handed back
+// to the worker when its back-off ends, so that it never holds up this
+// node's own uploads. It is not checked at once either: its origin
+// acknowledged the put moments ago and has not uploaded it yet, so the
+// first check, a backend HEAD, comes after the first back-off.
 type uploader struct {
 	n       *Node
 	length  atomic.Int64 // items in the durable queue
@@ -26,10 +35,117 @@ type uploader struct {
 	workers []chan index.Item
 	seed    maphash.Seed
 	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	waiting  waitHeap                 // standby items set aside, soonest first
+	delays   map[uint64]time.Duration // by Seq: a waiting item's last back-off
+	rewake   chan struct{}            // the soonest waiting item changed
+	laterEnd chan struct{}            // closed when laterLoop returns
 }
 
 func newUploader(n *Node) *uploader {
-	return &uploader{n: n, wake: make(chan struct{}, 1), seed: maphash.MakeSeed()}
+	return &uploader{n: n, wake: make(chan struct{}, 1), seed: maphash.MakeSeed(),
+		delays: map[uint64]time.Duration{}, rewake: make(chan struct{}, 1), laterEnd: make(chan struct{})}
+}
+
+// waitHeap is a min-heap of waiting items by due time.
+type waitHeap []waitingItem
+
+type waitingItem struct {
+	due time.Time
+	it  index.Item
+}
+
+func (h waitHeap) Len() int           { return len(h) }
+func (h waitHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *waitHeap) Push(x any)        { *h = append(*h, x.(waitingItem)) }
+func (h *waitHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// later sets a standby item aside for its next back-off (RetryMin the first
+// time, doubling up to RetryMax), after which laterLoop hands it back to
+// its worker.
+func (u *uploader) later(it index.Item) {
+	u.mu.Lock()
+	d := u.delays[it.Seq]
+	if d == 0 {
+		d = u.n.cfg.RetryMin
+	} else {
+		d = min(2*d, u.n.cfg.RetryMax)
+	}
+	u.delays[it.Seq] = d
+	heap.Push(&u.waiting, waitingItem{due: time.Now().Add(d), it: it})
+	u.mu.Unlock()
+	select {
+	case u.rewake <- struct{}{}:
+	default:
+	}
+}
+
+// checked reports whether the standby item it has been checked before
+// (set aside at least once), and forgets it when done.
+func (u *uploader) checked(it index.Item, done bool) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, ok := u.delays[it.Seq]
+	if done {
+		delete(u.delays, it.Seq)
+	}
+	return ok
+}
+
+// laterLoop hands waiting items back to their workers when they are due.
+func (u *uploader) laterLoop() {
+	defer u.wg.Done()
+	defer close(u.laterEnd)
+	ctx := u.n.ctx
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		u.mu.Lock()
+		var due []index.Item
+		now := time.Now()
+		for len(u.waiting) > 0 && !u.waiting[0].due.After(now) {
+			due = append(due, heap.Pop(&u.waiting).(waitingItem).it)
+		}
+		wait := time.Hour
+		if len(u.waiting) > 0 {
+			wait = u.waiting[0].due.Sub(now)
+		}
+		u.mu.Unlock()
+		for _, it := range due {
+			select {
+			case u.workers[u.worker(it)] <- it:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if len(due) > 0 {
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.rewake:
+		case <-timer.C:
+		}
+	}
+}
+
+// worker is the index of the worker that carries out the items of it's key.
+func (u *uploader) worker(it index.Item) int {
+	var h maphash.Hash
+	h.SetSeed(u.seed)
+	h.WriteString(it.Bucket)
+	h.WriteByte(0)
+	h.WriteString(it.Key)
+	return int(h.Sum64() % uint64(len(u.workers)))
 }
 
 func (u *uploader) start() error {
@@ -44,8 +160,9 @@ func (u *uploader) start() error {
 		u.wg.Add(1)
 		go u.work(ch)
 	}
-	u.wg.Add(1)
+	u.wg.Add(2)
 	go u.dispatch()
+	go u.laterLoop()
 	u.added(0)
 	return nil
 }
@@ -65,6 +182,7 @@ func (u *uploader) added(k int64) {
 func (u *uploader) dispatch() {
 	defer u.wg.Done()
 	defer func() {
+		<-u.laterEnd // it sends to the workers too
 		for _, ch := range u.workers {
 			close(ch)
 		}
@@ -87,13 +205,8 @@ func (u *uploader) dispatch() {
 			continue
 		}
 		for _, it := range batch {
-			var h maphash.Hash
-			h.SetSeed(u.seed)
-			h.WriteString(it.Bucket)
-			h.WriteByte(0)
-			h.WriteString(it.Key)
 			select {
-			case u.workers[h.Sum64()%uint64(len(u.workers))] <- it:
+			case u.workers[u.worker(it)] <- it:
 			case <-ctx.Done():
 				return
 			}
@@ -113,15 +226,20 @@ func (u *uploader) work(items <-chan index.Item) {
 		for {
 			err := u.do(n.ctx, it)
 			if err == nil {
+				if it.Standby {
+					u.checked(it, true)
+				}
 				break
 			}
 			if n.ctx.Err() != nil {
 				return
 			}
-			if !errors.Is(err, errOriginUp) {
-				n.stats.uploadRetries.Add(1)
-				n.log.Warn("write-back upload failed; retrying", "op", it.Op, "bucket", it.Bucket, "key", it.Key, "retry_in", delay, "err", err)
+			if errors.Is(err, errOriginUp) {
+				u.later(it)
+				break
 			}
+			n.stats.uploadRetries.Add(1)
+			n.log.Warn("write-back upload failed; retrying", "op", it.Op, "bucket", it.Bucket, "key", it.Key, "retry_in", delay, "err", err)
 			if !sleepCtx(n.ctx, delay) {
 				return
 			}
@@ -131,13 +249,19 @@ func (u *uploader) work(items <-chan index.Item) {
 }
 
 // errOriginUp: a standby replica's origin is alive and has not uploaded
-// it yet; the item is tried again later.
+// it yet (or was not asked yet); the item is set aside and tried later.
 var errOriginUp = errors.New("the node that took the write is up and has not uploaded it yet")
 
 // standby decides about a replica of another node's write-back put: done
 // if the backend has it already (its origin uploaded it), errOriginUp
 // while the origin is alive, and false (upload it) once the origin is gone.
-func (n *Node) standby(ctx context.Context, o *object) (uploaded bool, err error) {
+// The first time (first), with the origin alive, it does not ask the
+// backend: the origin has had no time to upload yet.
+func (n *Node) standby(ctx context.Context, o *object, first bool) (uploaded bool, err error) {
+	originUp := n.cfg.Cluster != nil && slices.Contains(n.liveIDs(), o.e.Made.Origin)
+	if first && originUp {
+		return false, errOriginUp
+	}
 	info, err := n.backend.Head(ctx, o.e.Bucket, o.e.Key)
 	n.backendCall("head", err)
 	switch {
@@ -146,7 +270,7 @@ func (n *Node) standby(ctx context.Context, o *object) (uploaded bool, err error
 	case err != nil && !errors.Is(err, core.ErrNotFound):
 		return false, err
 	}
-	if n.cfg.Cluster != nil && slices.Contains(n.liveIDs(), o.e.Made.Origin) {
+	if originUp {
 		return false, errOriginUp
 	}
 	return false, nil
@@ -172,7 +296,7 @@ func (u *uploader) do(ctx context.Context, it index.Item) error {
 			break // superseded by a later put or delete, queued after this one
 		}
 		if it.Standby {
-			uploaded, err := n.standby(ctx, o)
+			uploaded, err := n.standby(ctx, o, !u.checked(it, false))
 			if err != nil {
 				return err
 			}
