@@ -1,6 +1,7 @@
 package sigv4
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,18 +18,18 @@ type Verifier struct {
 	cfg Config
 	// keys caches signing keys by secret, date and region: deriving one
 	// takes four HMACs, and a client signs with the same key all day.
-	keys sync.Map // keyID → []byte
+	keys sync.Map // keyID → *signingKey
 }
 
 type keyID struct{ secret, date, region string }
 
-// signingKey returns the signing key of secret for date and region.
-func (v *Verifier) signingKey(secret, date, region string) []byte {
+// key returns the signing key of secret for date and region.
+func (v *Verifier) key(secret, date, region string) *signingKey {
 	id := keyID{secret, date, region}
 	if k, ok := v.keys.Load(id); ok {
-		return k.([]byte)
+		return k.(*signingKey)
 	}
-	k := signingKey(secret, date, region)
+	k := newSigningKey(secret, date, region)
 	// Keys of past days are of no more use: keep the cache small.
 	v.keys.Range(func(old, _ any) bool {
 		if old.(keyID).date != date {
@@ -360,26 +361,42 @@ func (v *Verifier) checkSignature(r *http.Request, sr *signedRequest, skip strin
 	if !ok {
 		return ErrInvalidAccessKeyID.with("").detail("AWSAccessKeyId", sr.accessKey)
 	}
-	uri, err := canonicalURI(r.URL)
+	bp := bufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxBuf {
+			bufs.Put(bp)
+		}
+	}()
+	// The canonical request, the string to sign and the signature, one
+	// after the other in one buffer.
+	buf, err := appendCanonicalRequest((*bp)[:0], r, sr.signed, sr.payload, skip)
+	*bp = buf
 	if err != nil {
-		return ErrInvalidArgument.with("The request path is not validly percent-encoded.")
+		return err
 	}
-	query, err := canonicalQuery(r.URL.RawQuery, skip)
-	if err != nil {
-		return ErrInvalidArgument.with("The query string is not validly percent-encoded.")
-	}
-	creq := canonicalRequest(r.Method, uri, query, canonicalHeaders(r, sr.signed), sr.signed, sr.payload)
-	sts := sr.sc.stringToSign(creq)
-	sr.sc.key = v.signingKey(secret, sr.sc.date, sr.sc.region)
-	if want := sr.sc.sign(sts); !signatureEqual(want, sr.signature) {
+	sr.sc.key = v.key(secret, sr.sc.date, sr.sc.region)
+	n := len(buf)
+	buf = sr.sc.appendStringToSign(buf, sha256.Sum256(buf))
+	m := len(buf)
+	buf = sr.sc.key.appendSign(buf, buf[n:m])
+	*bp = buf
+	creq, sts, sig := buf[:n], buf[n:m], buf[m:]
+	if !signatureEqual(sig, sr.signature) {
 		return ErrSignatureDoesNotMatch.with("").
 			detail("AWSAccessKeyId", sr.accessKey).
-			detail("StringToSign", sts).
+			detail("StringToSign", string(sts)).
 			detail("SignatureProvided", sr.signature).
-			detail("CanonicalRequest", creq)
+			detail("CanonicalRequest", string(creq))
 	}
 	return nil
 }
+
+// bufs holds the buffers checkSignature builds a request's canonical
+// request, string to sign and signature in; one that grew beyond maxBuf
+// (a long query) is dropped rather than kept.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxBuf = 64 << 10
 
 // anonymous builds the Result of a request without any signature. Its
 // payload is decoded and checked like any other, but it cannot use the
