@@ -161,14 +161,23 @@ func parseAuthorization(authz string) (authorization, error) {
 // the scope; malformed is the sentinel to report errors with, and prefix
 // the start of their messages.
 func (v *Verifier) parseCredential(cred string, malformed *Error, prefix string) (accessKey string, sc scope, err error) {
-	parts := strings.Split(cred, "/")
-	if len(parts) < 5 || parts[0] == "" {
+	// The scope is the last four parts; the access key, all before them,
+	// may hold '/' itself.
+	var parts [4]string
+	rest := cred
+	for i := len(parts) - 1; i >= 0; i-- {
+		j := strings.LastIndexByte(rest, '/')
+		if j < 0 {
+			return "", sc, malformed.with("%sthe Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".", prefix)
+		}
+		rest, parts[i] = rest[:j], rest[j+1:]
+	}
+	if rest == "" || rest[0] == '/' {
 		return "", sc, malformed.with("%sthe Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".", prefix)
 	}
-	n := len(parts)
-	accessKey = strings.Join(parts[:n-4], "/")
-	sc.date, sc.region = parts[n-4], parts[n-3]
-	svc, term := parts[n-2], parts[n-1]
+	accessKey = rest
+	sc.date, sc.region = parts[0], parts[1]
+	svc, term := parts[2], parts[3]
 	if _, perr := time.Parse(scopeDateFormat, sc.date); perr != nil || len(sc.date) != 8 {
 		return "", sc, malformed.with("%sincorrect date format %q. This date in the credential must be in the format \"yyyyMMdd\".", prefix, sc.date)
 	}
@@ -199,8 +208,10 @@ func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix s
 		missing = append(missing, "host")
 	}
 	for name := range r.Header {
-		lower := strings.ToLower(name)
-		if strings.HasPrefix(lower, "x-amz-") && !slices.Contains(signed, lower) {
+		if !hasPrefixFold(name, "x-amz-") {
+			continue
+		}
+		if lower := strings.ToLower(name); !slices.Contains(signed, lower) {
 			missing = append(missing, lower)
 		}
 	}
@@ -272,6 +283,11 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
 		SecurityToken: r.Header.Get("X-Amz-Security-Token"),
 	}
 	return v.finish(r, res, bodySpec{mode: mode, hash: hash, sc: &sr.sc, seed: strings.ToLower(a.signature)})
+}
+
+// hasPrefixFold reports whether s begins with prefix, ignoring case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func errNoDate() error {
