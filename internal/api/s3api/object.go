@@ -49,7 +49,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 	h.Set("X-Objstore-Cache", obj.CacheStatus())
 	o := objhttp.Object{ETag: obj.ETag, ModTime: obj.ModTime, Size: obj.Size, Content: obj.Content}
 	n, err := objhttp.Serve(w, r, o, func(d objhttp.Decision) {
-		if d.Status == http.StatusOK && strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+		if d.Status == http.StatusOK && strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
 			for k, v := range obj.Header {
 				if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") {
 					h.Set(k, v)
@@ -58,9 +58,9 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 		}
 		// Overrides of a signed request (response-content-type=...).
 		if rq.sig != nil && !rq.sig.Anonymous {
-			for q, hdr := range responseOverrides {
-				if v := rq.query.Get(q); v != "" {
-					h.Set(hdr, v)
+			for _, o := range responseOverrides {
+				if v := rq.query.Get(o.param); v != "" {
+					h.Set(o.header, v)
 				}
 			}
 		}
@@ -77,13 +77,15 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 	return nil
 }
 
-var responseOverrides = map[string]string{
-	"response-content-type":        "Content-Type",
-	"response-content-language":    "Content-Language",
-	"response-expires":             "Expires",
-	"response-cache-control":       "Cache-Control",
-	"response-content-disposition": "Content-Disposition",
-	"response-content-encoding":    "Content-Encoding",
+// responseOverrides are the query parameters that set a header of a
+// GetObject answer.
+var responseOverrides = []struct{ param, header string }{
+	{"response-content-type", "Content-Type"},
+	{"response-content-language", "Content-Language"},
+	{"response-expires", "Expires"},
+	{"response-cache-control", "Cache-Control"},
+	{"response-content-disposition", "Content-Disposition"},
+	{"response-content-encoding", "Content-Encoding"},
 }
 
 // notFound turns a not-found error into NoSuchBucket when the bucket is

@@ -73,9 +73,10 @@ type opFunc func(w http.ResponseWriter, r *http.Request, rq *request) error
 type request struct {
 	bucket, key string
 	query       url.Values
-	body        io.Reader // the verified payload
-	length      int64     // decoded payload length, -1 if unknown
-	sig         *sigv4.Result
+	body        io.Reader     // the verified payload
+	length      int64         // decoded payload length, -1 if unknown
+	sig         *sigv4.Result // nil without a Verifier; else &res
+	res         sigv4.Result
 }
 
 // New returns the API.
@@ -126,12 +127,13 @@ func New(cfg Config) *API {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("x-amz-request-id", requestID())
+	// A canonical key assigned directly: this is the hot path of hits.
+	w.Header()["X-Amz-Request-Id"] = []string{requestID()}
 	bucket, key := a.address(r)
 	// The query is parsed once, here, and kept in r.Form for parse and the
 	// verifier: a presigned URL's is long. (No S3 request carries form
 	// data in its body that r.ParseForm would add.)
-	q := r.URL.Query()
+	q := parseQuery(r.URL)
 	r.Form = q
 	a.ops[operation(r.Method, bucket != "", key != "", q, r.Header)].ServeHTTP(w, r)
 }
@@ -286,7 +288,8 @@ func (a *API) parse(r *http.Request) (*request, error) {
 		if res.Anonymous && !a.cfg.AllowAnonymous {
 			return nil, errAccessDenied.with("Anonymous requests are not allowed: sign your request.")
 		}
-		rq.sig = &res
+		rq.res = res
+		rq.sig = &rq.res
 		if !res.Anonymous {
 			rq.body, rq.length = res.Body, res.DecodedLength
 		}
