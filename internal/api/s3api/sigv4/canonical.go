@@ -27,10 +27,17 @@ const (
 )
 
 // unreserved reports whether SigV4 leaves c unencoded: A-Z a-z 0-9 - _ . ~
-func unreserved(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
-		c == '-' || c == '_' || c == '.' || c == '~'
-}
+func unreserved(c byte) bool { return unreservedBytes[c] }
+
+// unreservedBytes is unreserved as a table, which a query's every byte is
+// looked up in.
+var unreservedBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '_' || c == '.' || c == '~'
+	}
+	return t
+}()
 
 // appendURIEncode appends s percent-encoded as SigV4 requires: every byte
 // but the unreserved ones (and '/' when keepSlash) becomes %XX with
@@ -173,10 +180,11 @@ func appendQuery(dst []byte, rawQuery, skip string) ([]byte, error) {
 // r.TransferEncoding; Content-Length may be known only as r.ContentLength
 // (HTTP/2).
 func appendHeaderValues(dst []byte, r *http.Request, name string) []byte {
+	if name == "host" {
+		return appendHeaderValue(dst, r.Host)
+	}
 	vs := r.Header.Values(name)
 	switch {
-	case name == "host":
-		return appendHeaderValue(dst, r.Host)
 	case name == "transfer-encoding" && len(vs) == 0:
 		vs = r.TransferEncoding
 	case name == "content-length" && len(vs) == 0:
@@ -213,11 +221,11 @@ func appendHeaderValue(dst []byte, v string) []byte {
 }
 
 // appendCanonicalRequest appends the canonical request of r: its method,
-// path, query without the parameter skip, the headers signed lists
-// ("name:values\n" each, in the order of signed) and the list itself,
-// and payloadHash. Its error is an *Error for a path or query that is not
-// validly percent-encoded.
-func appendCanonicalRequest(dst []byte, r *http.Request, signed []string, payloadHash, skip string) ([]byte, error) {
+// path, query without the parameter skip, the headers of the list signed
+// ("host;x-amz-date": "name:values\n" each, in its order) and the list
+// itself, and payloadHash. Its error is an *Error for a path or query that
+// is not validly percent-encoded.
+func appendCanonicalRequest(dst []byte, r *http.Request, signed, payloadHash, skip string) ([]byte, error) {
 	dst = append(dst, r.Method...)
 	dst = append(dst, '\n')
 	dst, err := appendURI(dst, r.URL)
@@ -229,19 +237,14 @@ func appendCanonicalRequest(dst []byte, r *http.Request, signed []string, payloa
 		return dst, ErrInvalidArgument.with("The query string is not validly percent-encoded.")
 	}
 	dst = append(dst, '\n')
-	for _, name := range signed {
+	for name := range strings.SplitSeq(signed, ";") {
 		dst = append(dst, name...)
 		dst = append(dst, ':')
 		dst = appendHeaderValues(dst, r, name)
 		dst = append(dst, '\n')
 	}
 	dst = append(dst, '\n')
-	for i, name := range signed {
-		if i > 0 {
-			dst = append(dst, ';')
-		}
-		dst = append(dst, name...)
-	}
+	dst = append(dst, signed...)
 	dst = append(dst, '\n')
 	return append(dst, payloadHash...), nil
 }
@@ -274,7 +277,7 @@ func hexSHA256(data []byte) string {
 // fewer than a new one.
 type signingKey struct {
 	key  []byte
-	macs sync.Pool // hash.Hash, HMAC-SHA256 with key
+	macs sync.Pool // *mac, HMAC-SHA256 with key
 }
 
 // newSigningKey derives the signing key of secret for date and region.
@@ -283,18 +286,23 @@ func newSigningKey(secret, date, region string) *signingKey {
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, service)
 	k = hmacSHA256(k, terminator)
-	return &signingKey{key: k, macs: sync.Pool{New: func() any { return hmac.New(sha256.New, k) }}}
+	return &signingKey{key: k, macs: sync.Pool{New: func() any { return &mac{h: hmac.New(sha256.New, k)} }}}
+}
+
+// mac is an HMAC with room for its sum.
+type mac struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
 }
 
 // appendSign appends the hex signature of a string to sign.
 func (k *signingKey) appendSign(dst, stringToSign []byte) []byte {
-	h := k.macs.Get().(hash.Hash)
-	h.Reset()
-	h.Write(stringToSign)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	k.macs.Put(h)
-	return hex.AppendEncode(dst, sum[:])
+	m := k.macs.Get().(*mac)
+	m.h.Reset()
+	m.h.Write(stringToSign)
+	dst = hex.AppendEncode(dst, m.h.Sum(m.sum[:0]))
+	k.macs.Put(m)
+	return dst
 }
 
 // appendStringToSign appends the string to sign of a canonical request

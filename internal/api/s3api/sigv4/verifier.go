@@ -94,7 +94,7 @@ type Result struct {
 // SigV4A) is refused with ErrInvalidRequest.
 func (v *Verifier) Verify(r *http.Request) (Result, error) {
 	q := query(r)
-	authz := r.Header.Get("Authorization")
+	authz := get(r.Header, "Authorization")
 	presigned := q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature")
 	switch {
 	case authz != "" && (presigned || q.Has("Signature")):
@@ -118,7 +118,7 @@ func errUnsupportedAuth() error {
 type signedRequest struct {
 	accessKey string
 	sc        scope
-	signed    []string // signed headers, as listed
+	signed    string // signed headers, as listed: "host;x-amz-date"
 	signature string
 	payload   string // the payload hash line of the canonical request
 	presigned bool
@@ -194,32 +194,41 @@ func (v *Verifier) parseCredential(cred string, malformed *Error, prefix string)
 	return accessKey, sc, nil
 }
 
-// parseSignedHeaders splits "host;x-amz-date" and checks that it covers
-// the host and every x-amz-* header of r.
-func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix string) ([]string, error) {
-	signed := strings.Split(list, ";")
-	for _, h := range signed {
+// parseSignedHeaders checks a list of signed headers ("host;x-amz-date"):
+// lower-case names, covering the host and every x-amz-* header of r.
+func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix string) error {
+	for h := range strings.SplitSeq(list, ";") {
 		if h == "" || h != strings.ToLower(h) {
-			return nil, malformed.with("%sthe SignedHeaders %q are malformed.", prefix, list)
+			return malformed.with("%sthe SignedHeaders %q are malformed.", prefix, list)
 		}
 	}
 	var missing []string
-	if !slices.Contains(signed, "host") {
+	if !listed(list, "host") {
 		missing = append(missing, "host")
 	}
 	for name := range r.Header {
 		if !hasPrefixFold(name, "x-amz-") {
 			continue
 		}
-		if lower := strings.ToLower(name); !slices.Contains(signed, lower) {
+		if lower := strings.ToLower(name); !listed(list, lower) {
 			missing = append(missing, lower)
 		}
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return nil, ErrHeadersNotSigned.with("").detail("HeadersNotSigned", strings.Join(missing, ", "))
+		return ErrHeadersNotSigned.with("").detail("HeadersNotSigned", strings.Join(missing, ", "))
 	}
-	return signed, nil
+	return nil
+}
+
+// listed reports whether name is in a list of signed headers.
+func listed(list, name string) bool {
+	for h := range strings.SplitSeq(list, ";") {
+		if h == name {
+			return true
+		}
+	}
+	return false
 }
 
 // verifyHeader verifies a request signed in its Authorization header.
@@ -233,8 +242,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	signed, err := parseSignedHeaders(r, a.signedHeaders, ErrAuthorizationHeaderMalformed, prefix)
-	if err != nil {
+	if err := parseSignedHeaders(r, a.signedHeaders, ErrAuthorizationHeaderMalformed, prefix); err != nil {
 		return Result{}, err
 	}
 
@@ -273,7 +281,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
 		return Result{}, err
 	}
 
-	sr := signedRequest{accessKey: accessKey, sc: sc, signed: signed, signature: a.signature, payload: payload}
+	sr := signedRequest{accessKey: accessKey, sc: sc, signed: a.signedHeaders, signature: a.signature, payload: payload}
 	if err := v.checkSignature(r, &sr, ""); err != nil {
 		return Result{}, err
 	}
@@ -283,6 +291,16 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
 		SecurityToken: r.Header.Get("X-Amz-Security-Token"),
 	}
 	return v.finish(r, res, bodySpec{mode: mode, hash: hash, sc: &sr.sc, seed: strings.ToLower(a.signature)})
+}
+
+// get returns the first value of a header by its canonical key. Indexing
+// the map spares Header.Get canonicalizing the key again, on the path of
+// every request.
+func get(h http.Header, canonicalKey string) string {
+	if vs := h[canonicalKey]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 // hasPrefixFold reports whether s begins with prefix, ignoring case.
@@ -309,8 +327,7 @@ func (v *Verifier) verifyQuery(r *http.Request, q url.Values) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	signed, err := parseSignedHeaders(r, signedList, ErrAuthorizationQueryParametersError, "")
-	if err != nil {
+	if err := parseSignedHeaders(r, signedList, ErrAuthorizationQueryParametersError, ""); err != nil {
 		return Result{}, err
 	}
 	t, err := time.Parse(amzDateFormat, date)
@@ -356,7 +373,7 @@ func (v *Verifier) verifyQuery(r *http.Request, q url.Values) (Result, error) {
 		return Result{}, ErrInvalidRequest.with("A presigned URL cannot send an aws-chunked body.")
 	}
 
-	sr := signedRequest{accessKey: accessKey, sc: sc, signed: signed, signature: signature, payload: payload, presigned: true}
+	sr := signedRequest{accessKey: accessKey, sc: sc, signed: signedList, signature: signature, payload: payload, presigned: true}
 	if err := v.checkSignature(r, &sr, "X-Amz-Signature"); err != nil {
 		return Result{}, err
 	}
@@ -454,7 +471,7 @@ func (v *Verifier) finish(r *http.Request, res Result, spec bodySpec) (Result, e
 	if res.DecodedLength < 0 {
 		res.DecodedLength = -1
 	}
-	res.ContentEncoding = stripAWSChunked(r.Header.Values("Content-Encoding"))
+	res.ContentEncoding = stripAWSChunked(r.Header["Content-Encoding"])
 	body, err := newBody(r.Header, r.Body, spec)
 	if err != nil {
 		return Result{}, err

@@ -221,7 +221,7 @@ func TestVerifyDateHeader(t *testing.T) {
 	sc := scope{date: testTime.Format(scopeDateFormat), region: testRegion, amzDate: testTime.Format(amzDateFormat),
 		key: newSigningKey(testSecret, testTime.Format(scopeDateFormat), testRegion)}
 	sr := toServer(t, r)
-	creq, err := appendCanonicalRequest(nil, sr, []string{"date", "host", "x-amz-content-sha256"}, UnsignedPayload, "")
+	creq, err := appendCanonicalRequest(nil, sr, "date;host;x-amz-content-sha256", UnsignedPayload, "")
 	if err != nil {
 		t.Fatal(err)
 	}
