@@ -93,20 +93,34 @@ type Result struct {
 // one signed otherwise than with AWS4-HMAC-SHA256 (Signature Version 2,
 // SigV4A) is refused with ErrInvalidRequest.
 func (v *Verifier) Verify(r *http.Request) (Result, error) {
-	q := query(r)
+	return v.VerifyWith(r, query(r))
+}
+
+// Query is a request's parsed query, as Verify looks it up; url.Values
+// implements it. Get returns the first value of key, "" if none.
+type Query interface {
+	Get(key string) string
+	Has(key string) bool
+}
+
+var _ Query = url.Values(nil)
+
+// VerifyWith is Verify with the request's query parsed by the caller: q
+// must hold what r.URL.Query() would.
+func (v *Verifier) VerifyWith(r *http.Request, q Query) (Result, error) {
 	authz := get(r.Header, "Authorization")
 	presigned := q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature")
 	switch {
 	case authz != "" && (presigned || q.Has("Signature")):
 		return Result{}, ErrInvalidArgument.with("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
 	case authz != "":
-		return v.verifyHeader(r, authz)
+		return v.verifyHeader(r, q, authz)
 	case presigned:
 		return v.verifyQuery(r, q)
 	case q.Has("AWSAccessKeyId") || q.Has("Signature"):
 		return Result{}, errUnsupportedAuth()
 	}
-	return v.anonymous(r)
+	return v.anonymous(r, q)
 }
 
 func errUnsupportedAuth() error {
@@ -232,7 +246,7 @@ func listed(list, name string) bool {
 }
 
 // verifyHeader verifies a request signed in its Authorization header.
-func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
+func (v *Verifier) verifyHeader(r *http.Request, q Query, authz string) (Result, error) {
 	a, err := parseAuthorization(authz)
 	if err != nil {
 		return Result{}, err
@@ -290,7 +304,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
 		Region:        sc.region,
 		SecurityToken: r.Header.Get("X-Amz-Security-Token"),
 	}
-	return v.finish(r, res, bodySpec{mode: mode, hash: hash, sc: &sr.sc, seed: strings.ToLower(a.signature)})
+	return v.finish(r, q, res, bodySpec{mode: mode, hash: hash, sc: &sr.sc, seed: strings.ToLower(a.signature)})
 }
 
 // get returns the first value of a header by its canonical key. Indexing
@@ -313,7 +327,7 @@ func errNoDate() error {
 }
 
 // verifyQuery verifies a presigned URL.
-func (v *Verifier) verifyQuery(r *http.Request, q url.Values) (Result, error) {
+func (v *Verifier) verifyQuery(r *http.Request, q Query) (Result, error) {
 	if alg := q.Get("X-Amz-Algorithm"); alg != algorithm {
 		return Result{}, ErrAuthorizationQueryParametersError.with("X-Amz-Algorithm only supports \"%s\"", algorithm)
 	}
@@ -383,7 +397,7 @@ func (v *Verifier) verifyQuery(r *http.Request, q url.Values) (Result, error) {
 		Region:        sc.region,
 		SecurityToken: q.Get("X-Amz-Security-Token"),
 	}
-	return v.finish(r, res, bodySpec{mode: mode, hash: hash})
+	return v.finish(r, q, res, bodySpec{mode: mode, hash: hash})
 }
 
 // checkSignature looks the secret up, derives the signing key into sr.sc
@@ -434,7 +448,7 @@ const maxBuf = 64 << 10
 // anonymous builds the Result of a request without any signature. Its
 // payload is decoded and checked like any other, but it cannot use the
 // signed streaming modes.
-func (v *Verifier) anonymous(r *http.Request) (Result, error) {
+func (v *Verifier) anonymous(r *http.Request, q Query) (Result, error) {
 	mode, hash := payloadUnsigned, ""
 	if p := r.Header.Get("X-Amz-Content-Sha256"); p != "" {
 		var err error
@@ -445,15 +459,15 @@ func (v *Verifier) anonymous(r *http.Request) (Result, error) {
 			return Result{}, ErrInvalidRequest.with("x-amz-content-sha256 %s requires a signed request.", p)
 		}
 	}
-	return v.finish(r, Result{Anonymous: true}, bodySpec{mode: mode, hash: hash})
+	return v.finish(r, q, Result{Anonymous: true}, bodySpec{mode: mode, hash: hash})
 }
 
 // finish builds the Body and the lengths of an accepted request.
-func (v *Verifier) finish(r *http.Request, res Result, spec bodySpec) (Result, error) {
+func (v *Verifier) finish(r *http.Request, q Query, res Result, spec bodySpec) (Result, error) {
 	spec.maxChunk = v.cfg.MaxChunkSize
 	// CompleteMultipartUpload's x-amz-checksum-* headers are the checksum
 	// of the whole object, not of its XML body.
-	spec.checksumHeaders = !(r.Method == http.MethodPost && query(r).Has("uploadId"))
+	spec.checksumHeaders = !(r.Method == http.MethodPost && q.Has("uploadId"))
 	res.DecodedLength = r.ContentLength
 	if spec.mode.streaming() {
 		d := r.Header.Get("X-Amz-Decoded-Content-Length")
