@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// FuzzParseQuery checks parseQuery against url.URL.Query.
+// FuzzParseQuery checks parseQuery, Get, Has and empty against
+// url.URL.Query.
 func FuzzParseQuery(f *testing.F) {
 	for _, raw := range []string{
 		"", "a", "a=", "=a", "a=1&b=2", "a=1&a=2&b=3&a=4", "&&a=1&&", "a=1;b=2&c=3", "a%zz=1&b=2", "a=%zz&b=2",
@@ -21,8 +22,24 @@ func FuzzParseQuery(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		u := &url.URL{RawQuery: raw}
-		if got, want := parseQuery(u), u.Query(); !reflect.DeepEqual(got, want) {
+		q, want := parseQuery(u), u.Query()
+		got := q.large
+		if got == nil {
+			got = url.Values{}
+			for _, p := range q.pairs {
+				got[p.key] = append(got[p.key], p.value)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("parseQuery(%q) = %q, want %q", raw, got, want)
+		}
+		for k, vs := range want {
+			if !q.Has(k) || q.Get(k) != vs[0] {
+				t.Fatalf("parseQuery(%q): Has(%q) = %v, Get = %q; want %q", raw, k, q.Has(k), q.Get(k), vs[0])
+			}
+		}
+		if q.Has("absent") || q.Get("absent") != "" || q.empty() != (len(want) == 0) {
+			t.Fatalf("parseQuery(%q): absent found, or empty() = %v", raw, q.empty())
 		}
 	})
 }
