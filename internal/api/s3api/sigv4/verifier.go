@@ -192,7 +192,7 @@ func (v *Verifier) parseCredential(cred string, malformed *Error, prefix string)
 	accessKey = rest
 	sc.date, sc.region = parts[0], parts[1]
 	svc, term := parts[2], parts[3]
-	if _, perr := time.Parse(scopeDateFormat, sc.date); perr != nil || len(sc.date) != 8 {
+	if _, perr := parseDate(scopeDateFormat, sc.date); perr != nil || len(sc.date) != 8 {
 		return "", sc, malformed.with("%sincorrect date format %q. This date in the credential must be in the format \"yyyyMMdd\".", prefix, sc.date)
 	}
 	if len(v.cfg.Regions) > 0 && !slices.Contains(v.cfg.Regions, sc.region) {
@@ -263,7 +263,7 @@ func (v *Verifier) verifyHeader(r *http.Request, q Query, authz string) (Result,
 	// The time of signing: X-Amz-Date, or Date in its absence.
 	var t time.Time
 	if d := r.Header.Get("X-Amz-Date"); d != "" {
-		if t, err = time.Parse(amzDateFormat, d); err != nil {
+		if t, err = parseDate(amzDateFormat, d); err != nil {
 			return Result{}, errNoDate()
 		}
 		sc.amzDate = d
@@ -344,7 +344,7 @@ func (v *Verifier) verifyQuery(r *http.Request, q Query) (Result, error) {
 	if err := parseSignedHeaders(r, signedList, ErrAuthorizationQueryParametersError, ""); err != nil {
 		return Result{}, err
 	}
-	t, err := time.Parse(amzDateFormat, date)
+	t, err := parseDate(amzDateFormat, date)
 	if err != nil {
 		return Result{}, ErrAuthorizationQueryParametersError.with("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
 	}
