@@ -49,7 +49,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 	h.Set("X-Objstore-Cache", obj.CacheStatus())
 	o := objhttp.Object{ETag: obj.ETag, ModTime: obj.ModTime, Size: obj.Size, Content: obj.Content}
 	n, err := objhttp.Serve(w, r, o, func(d objhttp.Decision) {
-		if d.Status == http.StatusOK && strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+		if d.Status == http.StatusOK && checksumMode(r.Header) {
 			for k, v := range obj.Header {
 				if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") {
 					h.Set(k, v)
@@ -75,6 +75,14 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 		a.log.Warn("body cut short", "bucket", rq.bucket, "key", rq.key, "err", err)
 	}
 	return nil
+}
+
+// checksumMode reports whether the client asks for the object's checksum
+// (x-amz-checksum-mode: ENABLED). The map is indexed by the canonical key,
+// sparing Header.Get its canonicalization on the path of every GET.
+func checksumMode(h http.Header) bool {
+	vs := h["X-Amz-Checksum-Mode"]
+	return len(vs) > 0 && strings.EqualFold(vs[0], "ENABLED")
 }
 
 // responseOverrides are the query parameters that set a header of a

@@ -140,7 +140,9 @@ func appendQuery(dst []byte, rawQuery, skip string) ([]byte, error) {
 	type param struct{ k, v string }
 	var stack [16]param // a presigned URL has 7 or 8
 	params := stack[:0]
-	for kv := range strings.SplitSeq(rawQuery, "&") {
+	for rawQuery != "" {
+		var kv string
+		kv, rawQuery, _ = strings.Cut(rawQuery, "&")
 		if kv == "" {
 			continue
 		}
