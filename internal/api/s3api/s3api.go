@@ -279,7 +279,7 @@ func (a *API) adapt(fn opFunc) http.Handler {
 // ServeHTTP parsed, with the verified payload.
 func (a *API) parse(r *http.Request, rq *request) error {
 	if a.cfg.Verifier != nil {
-		res, err := a.cfg.Verifier.VerifyWith(r, rq.query)
+		res, err := a.cfg.Verifier.VerifyWith(r, &rq.query)
 		if err != nil {
 			return err
 		}
