@@ -97,7 +97,7 @@ func (a *API) list(ctx context.Context, bucket string, p listParams) (es []entry
 }
 
 // parseListParams reads prefix, delimiter and max-keys.
-func parseListParams(q url.Values) (listParams, error) {
+func parseListParams(q query) (listParams, error) {
 	p := listParams{prefix: q.Get("prefix"), delimiter: q.Get("delimiter"), maxKeys: 1000}
 	if v := q.Get("max-keys"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -118,7 +117,7 @@ func (a *API) createMultipart(w http.ResponseWriter, r *http.Request, rq *reques
 }
 
 // uploadPartNumber reads the partNumber query parameter.
-func uploadPartNumber(q url.Values) (int, error) {
+func uploadPartNumber(q query) (int, error) {
 	n, err := strconv.Atoi(q.Get("partNumber"))
 	if err != nil || n < 1 || n > multipart.MaxParts {
 		return 0, errInvalidPartNumber
@@ -334,7 +333,7 @@ type partEntry struct {
 
 // listMax reads a max-parts or max-uploads parameter: at most 1000, the
 // default.
-func listMax(q url.Values, name string) (int, error) {
+func listMax(q query, name string) (int, error) {
 	v := q.Get(name)
 	if v == "" {
 		return 1000, nil

@@ -49,7 +49,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 	h.Set("X-Objstore-Cache", obj.CacheStatus())
 	o := objhttp.Object{ETag: obj.ETag, ModTime: obj.ModTime, Size: obj.Size, Content: obj.Content}
 	n, err := objhttp.Serve(w, r, o, func(d objhttp.Decision) {
-		if d.Status == http.StatusOK && strings.EqualFold(r.Header.Get("x-amz-checksum-mode"), "ENABLED") {
+		if d.Status == http.StatusOK && checksumMode(r.Header) {
 			for k, v := range obj.Header {
 				if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") {
 					h.Set(k, v)
@@ -58,9 +58,9 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 		}
 		// Overrides of a signed request (response-content-type=...).
 		if rq.sig != nil && !rq.sig.Anonymous {
-			for q, hdr := range responseOverrides {
-				if v := rq.query.Get(q); v != "" {
-					h.Set(hdr, v)
+			for _, o := range responseOverrides {
+				if v := rq.query.Get(o.param); v != "" {
+					h.Set(o.header, v)
 				}
 			}
 		}
@@ -77,13 +77,23 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 	return nil
 }
 
-var responseOverrides = map[string]string{
-	"response-content-type":        "Content-Type",
-	"response-content-language":    "Content-Language",
-	"response-expires":             "Expires",
-	"response-cache-control":       "Cache-Control",
-	"response-content-disposition": "Content-Disposition",
-	"response-content-encoding":    "Content-Encoding",
+// checksumMode reports whether the client asks for the object's checksum
+// (x-amz-checksum-mode: ENABLED). The map is indexed by the canonical key,
+// sparing Header.Get its canonicalization on the path of every GET.
+func checksumMode(h http.Header) bool {
+	vs := h["X-Amz-Checksum-Mode"]
+	return len(vs) > 0 && strings.EqualFold(vs[0], "ENABLED")
+}
+
+// responseOverrides are the query parameters that set a header of a
+// GetObject answer.
+var responseOverrides = []struct{ param, header string }{
+	{"response-content-type", "Content-Type"},
+	{"response-content-language", "Content-Language"},
+	{"response-expires", "Expires"},
+	{"response-cache-control", "Cache-Control"},
+	{"response-content-disposition", "Content-Disposition"},
+	{"response-content-encoding", "Content-Encoding"},
 }
 
 // notFound turns a not-found error into NoSuchBucket when the bucket is

@@ -72,10 +72,11 @@ type opFunc func(w http.ResponseWriter, r *http.Request, rq *request) error
 // request is a parsed S3 request.
 type request struct {
 	bucket, key string
-	query       url.Values
-	body        io.Reader // the verified payload
-	length      int64     // decoded payload length, -1 if unknown
-	sig         *sigv4.Result
+	query       query
+	body        io.Reader     // the verified payload
+	length      int64         // decoded payload length, -1 if unknown
+	sig         *sigv4.Result // nil without a Verifier; else &res
+	res         sigv4.Result
 }
 
 // New returns the API.
@@ -126,19 +127,22 @@ func New(cfg Config) *API {
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("x-amz-request-id", requestID())
-	bucket, key := a.address(r)
-	// The query is parsed once, here, and kept in r.Form for parse and the
-	// verifier: a presigned URL's is long. (No S3 request carries form
-	// data in its body that r.ParseForm would add.)
-	q := r.URL.Query()
-	r.Form = q
-	a.ops[operation(r.Method, bucket != "", key != "", q, r.Header)].ServeHTTP(w, r)
+	// A canonical key assigned directly: this is the hot path of hits.
+	w.Header()["X-Amz-Request-Id"] = []string{requestID()}
+	// The address and query, which routing needs, are parsed once, here,
+	// and handed to the operation's handler in the context.
+	rq := &request{query: parseQuery(r.URL), body: r.Body, length: r.ContentLength}
+	rq.bucket, rq.key = a.address(r)
+	op := operation(r.Method, rq.bucket != "", rq.key != "", rq.query, r.Header)
+	a.ops[op].ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
 }
 
+// requestKey is the context key of a request's *request.
+type requestKey struct{}
+
 // operation names the S3 operation a request asks for.
-func operation(method string, bucket, key bool, q url.Values, h http.Header) string {
-	has := func(k string) bool { _, ok := q[k]; return ok }
+func operation(method string, bucket, key bool, q query, h http.Header) string {
+	has := q.Has
 	switch {
 	case !bucket:
 		if method == http.MethodGet {
@@ -147,12 +151,12 @@ func operation(method string, bucket, key bool, q url.Values, h http.Header) str
 	case !key:
 		switch method {
 		case http.MethodPut:
-			if len(q) > 0 {
+			if !q.empty() {
 				return "NotImplemented" // bucket sub-resources: acl, policy, ...
 			}
 			return "CreateBucket"
 		case http.MethodDelete:
-			if len(q) > 0 {
+			if !q.empty() {
 				return "NotImplemented"
 			}
 			return "DeleteBucket"
@@ -253,7 +257,8 @@ func (a *API) address(r *http.Request) (bucket, key string) {
 // S3 XML error.
 func (a *API) adapt(fn opFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rq, err := a.parse(r)
+		rq := r.Context().Value(requestKey{}).(*request)
+		err := a.parse(r, rq)
 		if err == nil {
 			err = fn(w, r, rq)
 		}
@@ -270,35 +275,29 @@ func (a *API) adapt(fn opFunc) http.Handler {
 	})
 }
 
-// parse authenticates r and extracts what every operation needs.
-func (a *API) parse(r *http.Request) (*request, error) {
-	q := r.Form
-	if q == nil {
-		q = r.URL.Query()
-	}
-	rq := &request{query: q, body: r.Body, length: r.ContentLength}
-	rq.bucket, rq.key = a.address(r)
+// parse authenticates r and completes rq, whose address and query
+// ServeHTTP parsed, with the verified payload.
+func (a *API) parse(r *http.Request, rq *request) error {
 	if a.cfg.Verifier != nil {
-		res, err := a.cfg.Verifier.Verify(r)
+		res, err := a.cfg.Verifier.VerifyWith(r, &rq.query)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if res.Anonymous && !a.cfg.AllowAnonymous {
-			return nil, errAccessDenied.with("Anonymous requests are not allowed: sign your request.")
+			return errAccessDenied.with("Anonymous requests are not allowed: sign your request.")
 		}
-		rq.sig = &res
+		rq.res = res
+		rq.sig = &rq.res
 		if !res.Anonymous {
 			rq.body, rq.length = res.Body, res.DecodedLength
 		}
 	} else if !a.cfg.AllowAnonymous {
-		return nil, errAccessDenied.with("No credentials are configured and anonymous access is off.")
+		return errAccessDenied.with("No credentials are configured and anonymous access is off.")
 	}
 	if rq.bucket != "" {
-		if err := core.ValidateBucket(rq.bucket); err != nil {
-			return nil, err
-		}
+		return core.ValidateBucket(rq.bucket)
 	}
-	return rq, nil
+	return nil
 }
 
 // requestID returns a request ID: 16 hex digits, unique enough to find a

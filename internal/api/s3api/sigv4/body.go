@@ -174,7 +174,7 @@ func newBody(h http.Header, body io.ReadCloser, spec bodySpec) (*Body, error) {
 	if spec.mode == payloadHash {
 		b.sha, b.wantSHA = sha256.New(), spec.hash
 	}
-	if vs := h.Values("Content-Md5"); len(vs) > 0 {
+	if vs := h["Content-Md5"]; len(vs) > 0 {
 		sum, err := ParseContentMD5(vs[0])
 		if err != nil {
 			return nil, err
@@ -201,7 +201,7 @@ func newBody(h http.Header, body io.ReadCloser, spec bodySpec) (*Body, error) {
 			b.wantSum = sum
 		}
 	}
-	trailerDecl := strings.Join(h.Values("X-Amz-Trailer"), ",")
+	trailerDecl := strings.Join(h["X-Amz-Trailer"], ",")
 	if trailerDecl != "" && !spec.mode.trailer() {
 		return nil, ErrInvalidRequest.with("x-amz-trailer is only allowed with x-amz-content-sha256 STREAMING-UNSIGNED-PAYLOAD-TRAILER or STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER.")
 	}

@@ -4,11 +4,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"net/http"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 const (
@@ -24,135 +26,187 @@ const (
 	emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 )
 
-// uriEncode percent-encodes s as SigV4 requires: every byte but the
-// unreserved A-Z a-z 0-9 - _ . ~ (and '/' when keepSlash) becomes %XX with
+// unreserved reports whether SigV4 leaves c unencoded: A-Z a-z 0-9 - _ . ~
+func unreserved(c byte) bool { return unreservedBytes[c] }
+
+// unreservedBytes is unreserved as a table, which a query's every byte is
+// looked up in.
+var unreservedBytes = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '_' || c == '.' || c == '~'
+	}
+	return t
+}()
+
+// appendURIEncode appends s percent-encoded as SigV4 requires: every byte
+// but the unreserved ones (and '/' when keepSlash) becomes %XX with
 // upper-case hex. url.PathEscape and url.QueryEscape leave other characters
 // alone or turn a space into '+', so neither will do.
-func uriEncode(s string, keepSlash bool) string {
+func appendURIEncode(dst []byte, s string, keepSlash bool) []byte {
 	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
-			c == '-', c == '_', c == '.', c == '~', c == '/' && keepSlash:
-			b.WriteByte(c)
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&15])
+		if unreserved(c) || c == '/' && keepSlash {
+			dst = append(dst, c)
+		} else {
+			dst = append(dst, '%', hexDigits[c>>4], hexDigits[c&15])
 		}
 	}
-	return b.String()
+	return dst
 }
 
-// canonicalURI returns the path of u as S3 signs it: each segment decoded
-// and encoded once with uriEncode. S3, unlike other services, does not
+// uriEncoded reports whether s is its own SigV4 encoding: what decoding it
+// and encoding it again with appendURIEncode (keepSlash false) gives back
+// unchanged. Clients that sign send their query so, which spares decoding
+// and encoding it.
+func uriEncoded(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if unreserved(c) {
+			continue
+		}
+		if c != '%' || i+2 >= len(s) {
+			return false
+		}
+		hi, ok1 := upperHex(s[i+1])
+		lo, ok2 := upperHex(s[i+2])
+		if !ok1 || !ok2 || unreserved(hi<<4|lo) {
+			return false
+		}
+		i += 2
+	}
+	return true
+}
+
+// upperHex returns the value of an upper-case hex digit.
+func upperHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// appendURI appends the path of u as S3 signs it: each segment decoded and
+// encoded once with appendURIEncode. S3, unlike other services, does not
 // encode the already encoded path a second time, nor normalize "." , ".."
 // or repeated slashes. Segments are taken from the path as sent, so an
 // encoded slash (%2F) within a segment stays encoded.
-func canonicalURI(u *url.URL) (string, error) {
+func appendURI(dst []byte, u *url.URL) ([]byte, error) {
 	if u.RawPath == "" {
 		// The path as sent needed no decoding beyond what Path has, and
 		// had no %2F (which would have set RawPath).
 		if u.Path == "" {
-			return "/", nil
+			return append(dst, '/'), nil
 		}
-		return uriEncode(u.Path, true), nil
+		return appendURIEncode(dst, u.Path, true), nil
 	}
-	segs := strings.Split(u.RawPath, "/")
-	for i, s := range segs {
+	for i, s := range strings.Split(u.RawPath, "/") {
 		d, err := url.PathUnescape(s)
 		if err != nil {
-			return "", err
+			return dst, err
 		}
-		segs[i] = uriEncode(d, false)
+		if i > 0 {
+			dst = append(dst, '/')
+		}
+		dst = appendURIEncode(dst, d, false)
 	}
-	p := strings.Join(segs, "/")
-	if p == "" {
-		p = "/"
-	}
-	return p, nil
+	return dst, nil
 }
 
-// canonicalQuery returns the canonical query string of rawQuery: every
-// name and value decoded, then encoded with uriEncode, sorted by name and
+// queryComponent returns a query name or value as the canonical query has
+// it: decoded, then encoded with appendURIEncode.
+func queryComponent(s string) (string, error) {
+	if uriEncoded(s) {
+		return s, nil
+	}
+	d, err := url.QueryUnescape(s)
+	if err != nil {
+		return "", err
+	}
+	return string(appendURIEncode(nil, d, false)), nil
+}
+
+// appendQuery appends the canonical query string of rawQuery: every name
+// and value decoded, then encoded with appendURIEncode, sorted by name and
 // then value after encoding, joined with '&'; a name without '=' gets an
 // empty value ("uploads" → "uploads="). Parameters named skip (the
-// signature of a presigned URL) are left out.
-func canonicalQuery(rawQuery, skip string) (string, error) {
+// signature of a presigned URL), which must be made of unreserved
+// characters, are left out.
+func appendQuery(dst []byte, rawQuery, skip string) ([]byte, error) {
 	type param struct{ k, v string }
-	var params []param
-	for _, kv := range strings.Split(rawQuery, "&") {
+	var stack [16]param // a presigned URL has 7 or 8
+	params := stack[:0]
+	for rawQuery != "" {
+		var kv string
+		kv, rawQuery, _ = strings.Cut(rawQuery, "&")
 		if kv == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(kv, "=")
-		k, err := url.QueryUnescape(k)
+		k, err := queryComponent(k)
 		if err != nil {
-			return "", err
+			return dst, err
 		}
 		if k == skip {
 			continue
 		}
-		if v, err = url.QueryUnescape(v); err != nil {
-			return "", err
+		if v, err = queryComponent(v); err != nil {
+			return dst, err
 		}
-		params = append(params, param{uriEncode(k, false), uriEncode(v, false)})
+		params = append(params, param{k, v})
 	}
-	sort.Slice(params, func(i, j int) bool {
-		if params[i].k != params[j].k {
-			return params[i].k < params[j].k
+	slices.SortFunc(params, func(a, b param) int {
+		if c := strings.Compare(a.k, b.k); c != 0 {
+			return c
 		}
-		return params[i].v < params[j].v
+		return strings.Compare(a.v, b.v)
 	})
-	var b strings.Builder
 	for i, p := range params {
 		if i > 0 {
-			b.WriteByte('&')
+			dst = append(dst, '&')
 		}
-		b.WriteString(p.k)
-		b.WriteByte('=')
-		b.WriteString(p.v)
+		dst = append(dst, p.k...)
+		dst = append(dst, '=')
+		dst = append(dst, p.v...)
 	}
-	return b.String(), nil
+	return dst, nil
 }
 
-// headerValues returns the values of the header name (lower case) as
-// received. Go's server moves some headers out of r.Header: Host into
-// r.Host and Transfer-Encoding into r.TransferEncoding; Content-Length may
-// be known only as r.ContentLength (HTTP/2).
-func headerValues(r *http.Request, name string) []string {
-	switch name {
-	case "host":
-		return []string{r.Host}
-	case "transfer-encoding":
-		if vs := r.Header.Values(name); len(vs) > 0 {
-			return vs
-		}
-		return r.TransferEncoding
-	case "content-length":
-		if vs := r.Header.Values(name); len(vs) > 0 {
-			return vs
-		}
+// appendHeaderValues appends the values of the header name (lower case)
+// as received, each canonicalized, joined with ','. Go's server moves some
+// headers out of r.Header: Host into r.Host and Transfer-Encoding into
+// r.TransferEncoding; Content-Length may be known only as r.ContentLength
+// (HTTP/2).
+func appendHeaderValues(dst []byte, r *http.Request, name string) []byte {
+	if name == "host" {
+		return appendHeaderValue(dst, r.Host)
+	}
+	vs := r.Header.Values(name)
+	switch {
+	case name == "transfer-encoding" && len(vs) == 0:
+		vs = r.TransferEncoding
+	case name == "content-length" && len(vs) == 0:
 		if r.ContentLength >= 0 {
-			return []string{strconv.FormatInt(r.ContentLength, 10)}
+			return strconv.AppendInt(dst, r.ContentLength, 10)
 		}
-		return nil
 	}
-	return r.Header.Values(name)
+	for i, v := range vs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendHeaderValue(dst, v)
+	}
+	return dst
 }
 
-// canonicalHeaderValue trims v and collapses each run of spaces into one,
-// as the SigV4 rules and the AWS SDKs do.
-func canonicalHeaderValue(v string) string {
+// appendHeaderValue appends v trimmed, each run of spaces collapsed into
+// one, as the SigV4 rules and the AWS SDKs do.
+func appendHeaderValue(dst []byte, v string) []byte {
 	v = strings.TrimSpace(v)
-	if !strings.Contains(v, "  ") {
-		return v
-	}
-	var b strings.Builder
-	b.Grow(len(v))
 	space := false
 	for i := 0; i < len(v); i++ {
 		if v[i] == ' ' {
@@ -163,34 +217,38 @@ func canonicalHeaderValue(v string) string {
 		} else {
 			space = false
 		}
-		b.WriteByte(v[i])
+		dst = append(dst, v[i])
 	}
-	return b.String()
+	return dst
 }
 
-// canonicalHeaders returns the canonical headers block: "name:values\n"
-// for each signed header in the order of signed, multiple values joined
-// with ','.
-func canonicalHeaders(r *http.Request, signed []string) string {
-	var b strings.Builder
-	for _, name := range signed {
-		b.WriteString(name)
-		b.WriteByte(':')
-		for i, v := range headerValues(r, name) {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(canonicalHeaderValue(v))
-		}
-		b.WriteByte('\n')
+// appendCanonicalRequest appends the canonical request of r: its method,
+// path, query without the parameter skip, the headers of the list signed
+// ("host;x-amz-date": "name:values\n" each, in its order) and the list
+// itself, and payloadHash. Its error is an *Error for a path or query that
+// is not validly percent-encoded.
+func appendCanonicalRequest(dst []byte, r *http.Request, signed, payloadHash, skip string) ([]byte, error) {
+	dst = append(dst, r.Method...)
+	dst = append(dst, '\n')
+	dst, err := appendURI(dst, r.URL)
+	if err != nil {
+		return dst, ErrInvalidArgument.with("The request path is not validly percent-encoded.")
 	}
-	return b.String()
-}
-
-// canonicalRequest joins the parts of a canonical request.
-func canonicalRequest(method, uri, query, headers string, signed []string, payloadHash string) string {
-	return method + "\n" + uri + "\n" + query + "\n" + headers + "\n" +
-		strings.Join(signed, ";") + "\n" + payloadHash
+	dst = append(dst, '\n')
+	if dst, err = appendQuery(dst, r.URL.RawQuery, skip); err != nil {
+		return dst, ErrInvalidArgument.with("The query string is not validly percent-encoded.")
+	}
+	dst = append(dst, '\n')
+	for name := range strings.SplitSeq(signed, ";") {
+		dst = append(dst, name...)
+		dst = append(dst, ':')
+		dst = appendHeaderValues(dst, r, name)
+		dst = append(dst, '\n')
+	}
+	dst = append(dst, '\n')
+	dst = append(dst, signed...)
+	dst = append(dst, '\n')
+	return append(dst, payloadHash...), nil
 }
 
 // scope is the credential scope of a request: its date, region and the
@@ -199,7 +257,7 @@ type scope struct {
 	date    string // YYYYMMDD
 	region  string
 	amzDate string // YYYYMMDDTHHMMSSZ, the time of signing
-	key     []byte // signing key
+	key     *signingKey
 }
 
 func (s *scope) String() string { return s.date + "/" + s.region + "/" + service + "/" + terminator }
@@ -215,22 +273,56 @@ func hexSHA256(data []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// signingKey derives the key of secret for one day, region and service.
-func signingKey(secret, date, region string) []byte {
+// signingKey is the key of a secret for one day, region and service, with
+// HMACs of it to reuse: a reset HMAC keeps the state of its padded key, so
+// signing with one from the pool allocates nothing and hashes two blocks
+// fewer than a new one.
+type signingKey struct {
+	key  []byte
+	macs sync.Pool // *mac, HMAC-SHA256 with key
+}
+
+// newSigningKey derives the signing key of secret for date and region.
+func newSigningKey(secret, date, region string) *signingKey {
 	k := hmacSHA256([]byte("AWS4"+secret), date)
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, service)
-	return hmacSHA256(k, terminator)
+	k = hmacSHA256(k, terminator)
+	return &signingKey{key: k, macs: sync.Pool{New: func() any { return &mac{h: hmac.New(sha256.New, k)} }}}
 }
 
-// stringToSign returns the string to sign of a canonical request.
-func (s *scope) stringToSign(canonical string) string {
-	return algorithm + "\n" + s.amzDate + "\n" + s.String() + "\n" + hexSHA256([]byte(canonical))
+// mac is an HMAC with room for its sum.
+type mac struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+// appendSign appends the hex signature of a string to sign.
+func (k *signingKey) appendSign(dst, stringToSign []byte) []byte {
+	m := k.macs.Get().(*mac)
+	m.h.Reset()
+	m.h.Write(stringToSign)
+	dst = hex.AppendEncode(dst, m.h.Sum(m.sum[:0]))
+	k.macs.Put(m)
+	return dst
+}
+
+// appendStringToSign appends the string to sign of a canonical request
+// that hashes to canonicalHash.
+func (s *scope) appendStringToSign(dst []byte, canonicalHash [sha256.Size]byte) []byte {
+	dst = append(dst, algorithm+"\n"...)
+	dst = append(dst, s.amzDate...)
+	dst = append(dst, '\n')
+	dst = append(dst, s.date...)
+	dst = append(dst, '/')
+	dst = append(dst, s.region...)
+	dst = append(dst, "/"+service+"/"+terminator+"\n"...)
+	return hex.AppendEncode(dst, canonicalHash[:])
 }
 
 // sign returns the hex signature of a string to sign.
 func (s *scope) sign(stringToSign string) string {
-	return hex.EncodeToString(hmacSHA256(s.key, stringToSign))
+	return string(s.key.appendSign(nil, []byte(stringToSign)))
 }
 
 // chunkStringToSign returns the string to sign of one aws-chunked chunk
@@ -246,8 +338,19 @@ func (s *scope) trailerStringToSign(prev, trailerHash string) string {
 	return trailerAlgorithm + "\n" + s.amzDate + "\n" + s.String() + "\n" + prev + "\n" + trailerHash
 }
 
-// signatureEqual compares two hex signatures in constant time. got comes
-// from the client and may be of any case or length.
-func signatureEqual(want, got string) bool {
-	return hmac.Equal([]byte(want), []byte(strings.ToLower(got)))
+// signatureEqual compares a hex signature with one from the client, of
+// any case or length, in constant time.
+func signatureEqual(want []byte, got string) bool {
+	var lower [2 * sha256.Size]byte
+	if len(want) != len(lower) || len(got) != len(lower) {
+		return false // the length of a signature is no secret
+	}
+	for i := 0; i < len(got); i++ {
+		c := got[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	return hmac.Equal(want, lower[:])
 }

@@ -69,11 +69,10 @@ func newChecksumHash(lower string) (name string, h hash.Hash, ok bool) {
 // like "x-amz-checksum-crc32", and false for any other name (including
 // x-amz-checksum-algorithm, -type and -mode, which carry no value).
 func checksumFromHeader(name string) (lower string, ok bool) {
-	name = strings.ToLower(name)
-	lower, ok = strings.CutPrefix(name, checksumPrefix)
-	if !ok {
+	if !hasPrefixFold(name, checksumPrefix) {
 		return "", false
 	}
+	lower = strings.ToLower(name[len(checksumPrefix):])
 	_, _, ok = newChecksumHash(lower)
 	return lower, ok
 }

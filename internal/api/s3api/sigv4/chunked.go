@@ -224,7 +224,7 @@ func (c *chunkedReader) endChunk() error {
 // to dataHash, and chains it.
 func (c *chunkedReader) verifyChunk(dataHash string) error {
 	want := c.sc.sign(c.sc.chunkStringToSign(c.prevSig, dataHash))
-	if !signatureEqual(want, c.chunkSig) {
+	if !signatureEqual([]byte(want), c.chunkSig) {
 		return ErrSignatureDoesNotMatch.with("The chunk signature we calculated does not match the chunk-signature you provided.").
 			detail("SignatureProvided", c.chunkSig)
 	}
@@ -299,7 +299,7 @@ func (c *chunkedReader) verifyTrailer(sig string) error {
 		b.WriteByte('\n')
 	}
 	want := c.sc.sign(c.sc.trailerStringToSign(c.prevSig, hexSHA256([]byte(b.String()))))
-	if !signatureEqual(want, sig) {
+	if !signatureEqual([]byte(want), sig) {
 		return ErrSignatureDoesNotMatch.with("The trailer signature we calculated does not match the x-amz-trailer-signature you provided.").
 			detail("SignatureProvided", sig)
 	}

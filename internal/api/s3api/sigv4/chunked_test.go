@@ -172,7 +172,7 @@ func streamingRequest(t *testing.T, payload string, chunks [][]byte, trailer []s
 	seedBytes, _ := hex.DecodeString(seed)
 	cs := &chunkSigner{t: t, stream: v4.NewStreamSigner(testCreds, "s3", testRegion, seedBytes), prev: seed,
 		sc: scope{date: testTime.Format(scopeDateFormat), region: testRegion, amzDate: testTime.Format(amzDateFormat),
-			key: signingKey(testSecret, testTime.Format(scopeDateFormat), testRegion)}}
+			key: newSigningKey(testSecret, testTime.Format(scopeDateFormat), testRegion)}}
 
 	var body bytes.Buffer
 	for _, c := range append(chunks, nil) {

@@ -30,7 +30,7 @@ var testCreds = aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: tes
 
 // newTestVerifier returns a Verifier that knows testAccessKey and whose
 // clock reads testTime plus a minute, after mod has changed its Config.
-func newTestVerifier(t *testing.T, mod func(*Config)) *Verifier {
+func newTestVerifier(t testing.TB, mod func(*Config)) *Verifier {
 	t.Helper()
 	cfg := Config{
 		Credentials: StaticCredentials{testAccessKey: testSecret},
@@ -51,7 +51,7 @@ func at(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 // newRequest returns a client-side request to rawURL, whose path must be
 // encoded as the client sends it.
-func newRequest(t *testing.T, method, rawURL string, body []byte) *http.Request {
+func newRequest(t testing.TB, method, rawURL string, body []byte) *http.Request {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -67,7 +67,7 @@ func newRequest(t *testing.T, method, rawURL string, body []byte) *http.Request 
 // signHeader signs r in its Authorization header with the SDK's signer,
 // as aws-sdk-go-v2 signs S3 requests (no second encoding of the path),
 // after setting x-amz-content-sha256 to payload.
-func signHeader(t *testing.T, r *http.Request, payload string, creds aws.Credentials, region string, when time.Time) {
+func signHeader(t testing.TB, r *http.Request, payload string, creds aws.Credentials, region string, when time.Time) {
 	t.Helper()
 	r.Header.Set("X-Amz-Content-Sha256", payload)
 	s := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
@@ -79,7 +79,7 @@ func signHeader(t *testing.T, r *http.Request, payload string, creds aws.Credent
 // presign returns the SDK's presigned URL of r, valid for expires seconds,
 // and the headers it signed. payload is UnsignedPayload but for a URL that
 // names the body's hash.
-func presign(t *testing.T, r *http.Request, expires, payload string, creds aws.Credentials, when time.Time) (string, http.Header) {
+func presign(t testing.TB, r *http.Request, expires, payload string, creds aws.Credentials, when time.Time) (string, http.Header) {
 	t.Helper()
 	q := r.URL.Query()
 	q.Set("X-Amz-Expires", expires)
@@ -95,7 +95,7 @@ func presign(t *testing.T, r *http.Request, expires, payload string, creds aws.C
 // toServer sends r through HTTP/1.1 serialization and parsing, so that it
 // looks as Go's server hands it to a handler (Host in r.Host, the path as
 // sent in RawPath, ...).
-func toServer(t *testing.T, r *http.Request) *http.Request {
+func toServer(t testing.TB, r *http.Request) *http.Request {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := r.Write(&buf); err != nil {
@@ -105,7 +105,7 @@ func toServer(t *testing.T, r *http.Request) *http.Request {
 }
 
 // parseServer parses a raw HTTP/1.1 request as Go's server does.
-func parseServer(t *testing.T, raw []byte) *http.Request {
+func parseServer(t testing.TB, raw []byte) *http.Request {
 	t.Helper()
 	sr, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil {

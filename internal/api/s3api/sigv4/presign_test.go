@@ -1,6 +1,8 @@
 package sigv4
 
 import (
+	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -136,5 +138,36 @@ func TestVerifyPresignedHashedPayload(t *testing.T) {
 			_, _, err := readAll(newTestVerifier(t, nil), toServer(t, newRequest(t, "PUT", signedURL, []byte(tc.body))))
 			wantErr(t, err, tc.want, "")
 		})
+	}
+}
+
+// TestSignatureMismatchDetails: a wrong signature is answered with the
+// canonical request and string to sign the server computed, for the
+// client's author to compare with their own.
+func TestSignatureMismatchDetails(t *testing.T) {
+	r := newRequest(t, "GET", "https://s3.test/bucket/a%20b?versionId=x%2By", nil)
+	wrong := aws.Credentials{AccessKeyID: testAccessKey, SecretAccessKey: "wrong"}
+	signedURL, _ := presign(t, r, "900", UnsignedPayload, wrong, testTime)
+	_, _, err := readAll(newTestVerifier(t, nil), toServer(t, newRequest(t, "GET", signedURL, nil)))
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrSignatureDoesNotMatch) {
+		t.Fatalf("err = %v, want SignatureDoesNotMatch", err)
+	}
+	u, err := url.Parse(signedURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const amzDate = "20260314T150926Z"
+	query := "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" + testAccessKey + "%2F20260314%2Fus-east-1%2Fs3%2Faws4_request" +
+		"&X-Amz-Date=" + amzDate + "&X-Amz-Expires=900&X-Amz-SignedHeaders=host&versionId=x%2By"
+	creq := "GET\n/bucket/a%20b\n" + query + "\nhost:s3.test\n\nhost\nUNSIGNED-PAYLOAD"
+	want := map[string]string{
+		"AWSAccessKeyId":    testAccessKey,
+		"CanonicalRequest":  creq,
+		"StringToSign":      "AWS4-HMAC-SHA256\n" + amzDate + "\n20260314/us-east-1/s3/aws4_request\n" + hexHash([]byte(creq)),
+		"SignatureProvided": u.Query().Get("X-Amz-Signature"),
+	}
+	if !maps.Equal(e.Details, want) {
+		t.Errorf("details\n%q\nwant\n%q", e.Details, want)
 	}
 }

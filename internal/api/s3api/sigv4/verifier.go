@@ -1,6 +1,7 @@
 package sigv4
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,18 +18,18 @@ type Verifier struct {
 	cfg Config
 	// keys caches signing keys by secret, date and region: deriving one
 	// takes four HMACs, and a client signs with the same key all day.
-	keys sync.Map // keyID → []byte
+	keys sync.Map // keyID → *signingKey
 }
 
 type keyID struct{ secret, date, region string }
 
-// signingKey returns the signing key of secret for date and region.
-func (v *Verifier) signingKey(secret, date, region string) []byte {
+// key returns the signing key of secret for date and region.
+func (v *Verifier) key(secret, date, region string) *signingKey {
 	id := keyID{secret, date, region}
 	if k, ok := v.keys.Load(id); ok {
-		return k.([]byte)
+		return k.(*signingKey)
 	}
-	k := signingKey(secret, date, region)
+	k := newSigningKey(secret, date, region)
 	// Keys of past days are of no more use: keep the cache small.
 	v.keys.Range(func(old, _ any) bool {
 		if old.(keyID).date != date {
@@ -92,20 +93,34 @@ type Result struct {
 // one signed otherwise than with AWS4-HMAC-SHA256 (Signature Version 2,
 // SigV4A) is refused with ErrInvalidRequest.
 func (v *Verifier) Verify(r *http.Request) (Result, error) {
-	q := query(r)
-	authz := r.Header.Get("Authorization")
+	return v.VerifyWith(r, query(r))
+}
+
+// Query is a request's parsed query, as Verify looks it up; url.Values
+// implements it. Get returns the first value of key, "" if none.
+type Query interface {
+	Get(key string) string
+	Has(key string) bool
+}
+
+var _ Query = url.Values(nil)
+
+// VerifyWith is Verify with the request's query parsed by the caller: q
+// must hold what r.URL.Query() would.
+func (v *Verifier) VerifyWith(r *http.Request, q Query) (Result, error) {
+	authz := get(r.Header, "Authorization")
 	presigned := q.Has("X-Amz-Algorithm") || q.Has("X-Amz-Credential") || q.Has("X-Amz-Signature")
 	switch {
 	case authz != "" && (presigned || q.Has("Signature")):
 		return Result{}, ErrInvalidArgument.with("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified")
 	case authz != "":
-		return v.verifyHeader(r, authz)
+		return v.verifyHeader(r, q, authz)
 	case presigned:
 		return v.verifyQuery(r, q)
 	case q.Has("AWSAccessKeyId") || q.Has("Signature"):
 		return Result{}, errUnsupportedAuth()
 	}
-	return v.anonymous(r)
+	return v.anonymous(r, q)
 }
 
 func errUnsupportedAuth() error {
@@ -117,7 +132,7 @@ func errUnsupportedAuth() error {
 type signedRequest struct {
 	accessKey string
 	sc        scope
-	signed    []string // signed headers, as listed
+	signed    string // signed headers, as listed: "host;x-amz-date"
 	signature string
 	payload   string // the payload hash line of the canonical request
 	presigned bool
@@ -160,15 +175,24 @@ func parseAuthorization(authz string) (authorization, error) {
 // the scope; malformed is the sentinel to report errors with, and prefix
 // the start of their messages.
 func (v *Verifier) parseCredential(cred string, malformed *Error, prefix string) (accessKey string, sc scope, err error) {
-	parts := strings.Split(cred, "/")
-	if len(parts) < 5 || parts[0] == "" {
+	// The scope is the last four parts; the access key, all before them,
+	// may hold '/' itself.
+	var parts [4]string
+	rest := cred
+	for i := len(parts) - 1; i >= 0; i-- {
+		j := strings.LastIndexByte(rest, '/')
+		if j < 0 {
+			return "", sc, malformed.with("%sthe Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".", prefix)
+		}
+		rest, parts[i] = rest[:j], rest[j+1:]
+	}
+	if rest == "" || rest[0] == '/' {
 		return "", sc, malformed.with("%sthe Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".", prefix)
 	}
-	n := len(parts)
-	accessKey = strings.Join(parts[:n-4], "/")
-	sc.date, sc.region = parts[n-4], parts[n-3]
-	svc, term := parts[n-2], parts[n-1]
-	if _, perr := time.Parse(scopeDateFormat, sc.date); perr != nil || len(sc.date) != 8 {
+	accessKey = rest
+	sc.date, sc.region = parts[0], parts[1]
+	svc, term := parts[2], parts[3]
+	if _, perr := parseDate(scopeDateFormat, sc.date); perr != nil || len(sc.date) != 8 {
 		return "", sc, malformed.with("%sincorrect date format %q. This date in the credential must be in the format \"yyyyMMdd\".", prefix, sc.date)
 	}
 	if len(v.cfg.Regions) > 0 && !slices.Contains(v.cfg.Regions, sc.region) {
@@ -184,34 +208,45 @@ func (v *Verifier) parseCredential(cred string, malformed *Error, prefix string)
 	return accessKey, sc, nil
 }
 
-// parseSignedHeaders splits "host;x-amz-date" and checks that it covers
-// the host and every x-amz-* header of r.
-func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix string) ([]string, error) {
-	signed := strings.Split(list, ";")
-	for _, h := range signed {
+// parseSignedHeaders checks a list of signed headers ("host;x-amz-date"):
+// lower-case names, covering the host and every x-amz-* header of r.
+func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix string) error {
+	for h := range strings.SplitSeq(list, ";") {
 		if h == "" || h != strings.ToLower(h) {
-			return nil, malformed.with("%sthe SignedHeaders %q are malformed.", prefix, list)
+			return malformed.with("%sthe SignedHeaders %q are malformed.", prefix, list)
 		}
 	}
 	var missing []string
-	if !slices.Contains(signed, "host") {
+	if !listed(list, "host") {
 		missing = append(missing, "host")
 	}
 	for name := range r.Header {
-		lower := strings.ToLower(name)
-		if strings.HasPrefix(lower, "x-amz-") && !slices.Contains(signed, lower) {
+		if !hasPrefixFold(name, "x-amz-") {
+			continue
+		}
+		if lower := strings.ToLower(name); !listed(list, lower) {
 			missing = append(missing, lower)
 		}
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return nil, ErrHeadersNotSigned.with("").detail("HeadersNotSigned", strings.Join(missing, ", "))
+		return ErrHeadersNotSigned.with("").detail("HeadersNotSigned", strings.Join(missing, ", "))
 	}
-	return signed, nil
+	return nil
+}
+
+// listed reports whether name is in a list of signed headers.
+func listed(list, name string) bool {
+	for h := range strings.SplitSeq(list, ";") {
+		if h == name {
+			return true
+		}
+	}
+	return false
 }
 
 // verifyHeader verifies a request signed in its Authorization header.
-func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
+func (v *Verifier) verifyHeader(r *http.Request, q Query, authz string) (Result, error) {
 	a, err := parseAuthorization(authz)
 	if err != nil {
 		return Result{}, err
@@ -221,15 +256,14 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	signed, err := parseSignedHeaders(r, a.signedHeaders, ErrAuthorizationHeaderMalformed, prefix)
-	if err != nil {
+	if err := parseSignedHeaders(r, a.signedHeaders, ErrAuthorizationHeaderMalformed, prefix); err != nil {
 		return Result{}, err
 	}
 
 	// The time of signing: X-Amz-Date, or Date in its absence.
 	var t time.Time
 	if d := r.Header.Get("X-Amz-Date"); d != "" {
-		if t, err = time.Parse(amzDateFormat, d); err != nil {
+		if t, err = parseDate(amzDateFormat, d); err != nil {
 			return Result{}, errNoDate()
 		}
 		sc.amzDate = d
@@ -261,7 +295,7 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
 		return Result{}, err
 	}
 
-	sr := signedRequest{accessKey: accessKey, sc: sc, signed: signed, signature: a.signature, payload: payload}
+	sr := signedRequest{accessKey: accessKey, sc: sc, signed: a.signedHeaders, signature: a.signature, payload: payload}
 	if err := v.checkSignature(r, &sr, ""); err != nil {
 		return Result{}, err
 	}
@@ -270,7 +304,22 @@ func (v *Verifier) verifyHeader(r *http.Request, authz string) (Result, error) {
 		Region:        sc.region,
 		SecurityToken: r.Header.Get("X-Amz-Security-Token"),
 	}
-	return v.finish(r, res, bodySpec{mode: mode, hash: hash, sc: &sr.sc, seed: strings.ToLower(a.signature)})
+	return v.finish(r, q, res, bodySpec{mode: mode, hash: hash, sc: &sr.sc, seed: strings.ToLower(a.signature)})
+}
+
+// get returns the first value of a header by its canonical key. Indexing
+// the map spares Header.Get canonicalizing the key again, on the path of
+// every request.
+func get(h http.Header, canonicalKey string) string {
+	if vs := h[canonicalKey]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// hasPrefixFold reports whether s begins with prefix, ignoring case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func errNoDate() error {
@@ -278,7 +327,7 @@ func errNoDate() error {
 }
 
 // verifyQuery verifies a presigned URL.
-func (v *Verifier) verifyQuery(r *http.Request, q url.Values) (Result, error) {
+func (v *Verifier) verifyQuery(r *http.Request, q Query) (Result, error) {
 	if alg := q.Get("X-Amz-Algorithm"); alg != algorithm {
 		return Result{}, ErrAuthorizationQueryParametersError.with("X-Amz-Algorithm only supports \"%s\"", algorithm)
 	}
@@ -292,11 +341,10 @@ func (v *Verifier) verifyQuery(r *http.Request, q url.Values) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	signed, err := parseSignedHeaders(r, signedList, ErrAuthorizationQueryParametersError, "")
-	if err != nil {
+	if err := parseSignedHeaders(r, signedList, ErrAuthorizationQueryParametersError, ""); err != nil {
 		return Result{}, err
 	}
-	t, err := time.Parse(amzDateFormat, date)
+	t, err := parseDate(amzDateFormat, date)
 	if err != nil {
 		return Result{}, ErrAuthorizationQueryParametersError.with("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
 	}
@@ -339,7 +387,7 @@ func (v *Verifier) verifyQuery(r *http.Request, q url.Values) (Result, error) {
 		return Result{}, ErrInvalidRequest.with("A presigned URL cannot send an aws-chunked body.")
 	}
 
-	sr := signedRequest{accessKey: accessKey, sc: sc, signed: signed, signature: signature, payload: payload, presigned: true}
+	sr := signedRequest{accessKey: accessKey, sc: sc, signed: signedList, signature: signature, payload: payload, presigned: true}
 	if err := v.checkSignature(r, &sr, "X-Amz-Signature"); err != nil {
 		return Result{}, err
 	}
@@ -349,7 +397,7 @@ func (v *Verifier) verifyQuery(r *http.Request, q url.Values) (Result, error) {
 		Region:        sc.region,
 		SecurityToken: q.Get("X-Amz-Security-Token"),
 	}
-	return v.finish(r, res, bodySpec{mode: mode, hash: hash})
+	return v.finish(r, q, res, bodySpec{mode: mode, hash: hash})
 }
 
 // checkSignature looks the secret up, derives the signing key into sr.sc
@@ -360,31 +408,47 @@ func (v *Verifier) checkSignature(r *http.Request, sr *signedRequest, skip strin
 	if !ok {
 		return ErrInvalidAccessKeyID.with("").detail("AWSAccessKeyId", sr.accessKey)
 	}
-	uri, err := canonicalURI(r.URL)
+	bp := bufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxBuf {
+			bufs.Put(bp)
+		}
+	}()
+	// The canonical request, the string to sign and the signature, one
+	// after the other in one buffer.
+	buf, err := appendCanonicalRequest((*bp)[:0], r, sr.signed, sr.payload, skip)
+	*bp = buf
 	if err != nil {
-		return ErrInvalidArgument.with("The request path is not validly percent-encoded.")
+		return err
 	}
-	query, err := canonicalQuery(r.URL.RawQuery, skip)
-	if err != nil {
-		return ErrInvalidArgument.with("The query string is not validly percent-encoded.")
-	}
-	creq := canonicalRequest(r.Method, uri, query, canonicalHeaders(r, sr.signed), sr.signed, sr.payload)
-	sts := sr.sc.stringToSign(creq)
-	sr.sc.key = v.signingKey(secret, sr.sc.date, sr.sc.region)
-	if want := sr.sc.sign(sts); !signatureEqual(want, sr.signature) {
+	sr.sc.key = v.key(secret, sr.sc.date, sr.sc.region)
+	n := len(buf)
+	buf = sr.sc.appendStringToSign(buf, sha256.Sum256(buf))
+	m := len(buf)
+	buf = sr.sc.key.appendSign(buf, buf[n:m])
+	*bp = buf
+	creq, sts, sig := buf[:n], buf[n:m], buf[m:]
+	if !signatureEqual(sig, sr.signature) {
 		return ErrSignatureDoesNotMatch.with("").
 			detail("AWSAccessKeyId", sr.accessKey).
-			detail("StringToSign", sts).
+			detail("StringToSign", string(sts)).
 			detail("SignatureProvided", sr.signature).
-			detail("CanonicalRequest", creq)
+			detail("CanonicalRequest", string(creq))
 	}
 	return nil
 }
 
+// bufs holds the buffers checkSignature builds a request's canonical
+// request, string to sign and signature in; one that grew beyond maxBuf
+// (a long query) is dropped rather than kept.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxBuf = 64 << 10
+
 // anonymous builds the Result of a request without any signature. Its
 // payload is decoded and checked like any other, but it cannot use the
 // signed streaming modes.
-func (v *Verifier) anonymous(r *http.Request) (Result, error) {
+func (v *Verifier) anonymous(r *http.Request, q Query) (Result, error) {
 	mode, hash := payloadUnsigned, ""
 	if p := r.Header.Get("X-Amz-Content-Sha256"); p != "" {
 		var err error
@@ -395,15 +459,15 @@ func (v *Verifier) anonymous(r *http.Request) (Result, error) {
 			return Result{}, ErrInvalidRequest.with("x-amz-content-sha256 %s requires a signed request.", p)
 		}
 	}
-	return v.finish(r, Result{Anonymous: true}, bodySpec{mode: mode, hash: hash})
+	return v.finish(r, q, Result{Anonymous: true}, bodySpec{mode: mode, hash: hash})
 }
 
 // finish builds the Body and the lengths of an accepted request.
-func (v *Verifier) finish(r *http.Request, res Result, spec bodySpec) (Result, error) {
+func (v *Verifier) finish(r *http.Request, q Query, res Result, spec bodySpec) (Result, error) {
 	spec.maxChunk = v.cfg.MaxChunkSize
 	// CompleteMultipartUpload's x-amz-checksum-* headers are the checksum
 	// of the whole object, not of its XML body.
-	spec.checksumHeaders = !(r.Method == http.MethodPost && query(r).Has("uploadId"))
+	spec.checksumHeaders = !(r.Method == http.MethodPost && q.Has("uploadId"))
 	res.DecodedLength = r.ContentLength
 	if spec.mode.streaming() {
 		d := r.Header.Get("X-Amz-Decoded-Content-Length")
@@ -421,7 +485,7 @@ func (v *Verifier) finish(r *http.Request, res Result, spec bodySpec) (Result, e
 	if res.DecodedLength < 0 {
 		res.DecodedLength = -1
 	}
-	res.ContentEncoding = stripAWSChunked(r.Header.Values("Content-Encoding"))
+	res.ContentEncoding = stripAWSChunked(r.Header["Content-Encoding"])
 	body, err := newBody(r.Header, r.Body, spec)
 	if err != nil {
 		return Result{}, err

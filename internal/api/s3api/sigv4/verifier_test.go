@@ -219,12 +219,15 @@ func TestVerifyDateHeader(t *testing.T) {
 	r.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)
 	// Sign by hand: the SDK always adds X-Amz-Date.
 	sc := scope{date: testTime.Format(scopeDateFormat), region: testRegion, amzDate: testTime.Format(amzDateFormat),
-		key: signingKey(testSecret, testTime.Format(scopeDateFormat), testRegion)}
-	signed := []string{"date", "host", "x-amz-content-sha256"}
+		key: newSigningKey(testSecret, testTime.Format(scopeDateFormat), testRegion)}
 	sr := toServer(t, r)
-	creq := canonicalRequest("GET", "/bucket/key", "", canonicalHeaders(sr, signed), signed, UnsignedPayload)
+	creq, err := appendCanonicalRequest(nil, sr, "date;host;x-amz-content-sha256", UnsignedPayload, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts := sc.appendStringToSign(nil, sha256.Sum256(creq))
 	sr.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+testAccessKey+"/"+sc.String()+
-		",SignedHeaders=date;host;x-amz-content-sha256,Signature="+sc.sign(sc.stringToSign(creq)))
+		",SignedHeaders=date;host;x-amz-content-sha256,Signature="+sc.sign(string(sts)))
 	if _, _, err := readAll(newTestVerifier(t, nil), sr); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,125 @@
+package s3api
+
+import (
+	"net/url"
+	"strings"
+)
+
+// maxFastQuery is the most pairs parseQuery keeps as a list; a longer
+// query goes to url.URL.Query, which bounds how many a query may have, and
+// is looked up in a map.
+const maxFastQuery = 64
+
+// query is a request's query, which every request looks up a dozen times
+// (to route it, verify its signature, answer it). A list of pairs costs
+// one allocation and a lookup a scan of a few pairs, where url.Values
+// costs a map of slices.
+type query struct {
+	pairs []pair     // in order, when not large
+	large url.Values // a query of more than maxFastQuery pairs
+}
+
+type pair struct{ key, value string }
+
+// parseQuery parses u's query as u.Query does: pairs that hold a ';' or do
+// not decode are left out. A name or value with nothing to decode is not
+// copied.
+func parseQuery(u *url.URL) query {
+	raw := u.RawQuery
+	if raw == "" {
+		return query{}
+	}
+	n := strings.Count(raw, "&") + 1
+	if n > maxFastQuery {
+		return query{large: u.Query()}
+	}
+	// What no pair holds need not be looked for in each.
+	semi, plus := strings.IndexByte(raw, ';') >= 0, strings.IndexByte(raw, '+') >= 0
+	q := query{pairs: make([]pair, 0, n)}
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if kv == "" || semi && strings.IndexByte(kv, ';') >= 0 {
+			continue // as url.ParseQuery, which refuses ';' as a separator
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		k, ok := unescapeQuery(k, plus)
+		if !ok {
+			continue
+		}
+		if v, ok = unescapeQuery(v, plus); !ok {
+			continue
+		}
+		q.pairs = append(q.pairs, pair{k, v})
+	}
+	return q
+}
+
+// Get returns the first value of key, or "".
+func (q query) Get(key string) string {
+	if q.large != nil {
+		return q.large.Get(key)
+	}
+	for _, p := range q.pairs {
+		if p.key == key {
+			return p.value
+		}
+	}
+	return ""
+}
+
+// Has reports whether key is in the query.
+func (q query) Has(key string) bool {
+	if q.large != nil {
+		return q.large.Has(key)
+	}
+	for _, p := range q.pairs {
+		if p.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// empty reports whether the query has no pairs.
+func (q query) empty() bool { return len(q.pairs) == 0 && len(q.large) == 0 }
+
+// unescapeQuery decodes a query name or value as url.QueryUnescape does
+// ('+' is a space, %XX a byte); ok is false when it does not decode. plus
+// is false when s is known to hold no '+'.
+func unescapeQuery(s string, plus bool) (string, bool) {
+	if strings.IndexByte(s, '%') < 0 && (!plus || strings.IndexByte(s, '+') < 0) {
+		return s, true
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return "", false
+			}
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		case '+':
+			b.WriteByte(' ')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
