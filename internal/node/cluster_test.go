@@ -129,7 +129,9 @@ func (tc *testCluster) add(dir string) *clusterNode {
 	t.Helper()
 	late := &lateNode{}
 	auth, _ := peer.NewAuth("test secret", "")
-	srv := httptest.NewServer(peer.Handler(late, late, auth, debugLogger))
+	ps := peer.NewServer(late, late, auth, debugLogger)
+	t.Cleanup(func() { ps.Close() })
+	srv := httptest.NewServer(ps)
 	t.Cleanup(srv.Close)
 	cfg := DefaultConfig()
 	cfg.DataDir = dir

@@ -122,8 +122,10 @@ func (f *fake) Delta(_ context.Context, v journal.Vector, w io.Writer) error {
 func TestClientServer(t *testing.T) {
 	f := &fake{objs: map[string][]byte{}, info: map[string]core.Info{}}
 	srvAuth, _ := NewAuth("s", "srv")
-	srv := httptest.NewServer(Handler(f, f, srvAuth, nil))
+	ps := NewServer(f, f, srvAuth, nil)
+	srv := httptest.NewServer(ps)
 	defer srv.Close()
+	defer ps.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	cliAuth, _ := NewAuth("s", "cli")
 	c := NewClient(ClientConfig{Auth: cliAuth})
