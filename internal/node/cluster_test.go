@@ -95,7 +95,7 @@ func (l *lateNode) Delta(ctx context.Context, v journal.Vector, w io.Writer) err
 }
 
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	be    *testBackend
 	fc    *fakeCluster
 	nodes []*clusterNode
@@ -110,7 +110,7 @@ type clusterNode struct {
 }
 
 // newTestCluster starts size nodes sharing one backend and one membership.
-func newTestCluster(t *testing.T, size int, opts ...func(*Config)) *testCluster {
+func newTestCluster(t testing.TB, size int, opts ...func(*Config)) *testCluster {
 	t.Helper()
 	root := t.TempDir()
 	fb, err := fsbackend.New(filepath.Join(root, "origin"))
@@ -151,7 +151,7 @@ func (tc *testCluster) add(dir string) *clusterNode {
 	return cn
 }
 
-func (cn *clusterNode) start(t *testing.T, tc *testCluster, cfg Config) {
+func (cn *clusterNode) start(t testing.TB, tc *testCluster, cfg Config) {
 	t.Helper()
 	n, err := Open(withPeers(cfg, cn))
 	if err != nil {
