@@ -179,7 +179,7 @@ func objectQuery(bucket, key string) string {
 // stream.go), or over HTTP when opts.Fetch or the peer has no streams.
 // The caller must call the Object's Close. Its Body ends with an error if
 // the peer stops early.
-func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOptions, members int) (*Object, error) {
+func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOptions) (*Object, error) {
 	if !opts.Fetch {
 		o, err := c.openStream(ctx, addr, bucket, key)
 		if !errors.Is(err, errNoStreams) {
@@ -190,7 +190,7 @@ func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOp
 	if opts.Fetch {
 		q += "&fetch=1"
 	}
-	hdr := http.Header{hdrHops: {strconv.Itoa(opts.Hops)}, hdrMembers: {strconv.Itoa(members)}}
+	hdr := http.Header{hdrHops: {strconv.Itoa(opts.Hops)}}
 	wait := c.header
 	if opts.Fetch {
 		wait = c.fetch

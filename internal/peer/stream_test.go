@@ -51,7 +51,7 @@ func (ps *Server) streamCount() int {
 
 func readAll(t *testing.T, c *Client, ctx context.Context, addr, key string) ([]byte, *Object) {
 	t.Helper()
-	o, err := c.Open(ctx, addr, "b", key, OpenOptions{}, 2)
+	o, err := c.Open(ctx, addr, "b", key, OpenOptions{})
 	if err != nil {
 		t.Fatalf("open %s: %v", key, err)
 	}
@@ -86,7 +86,7 @@ func TestStreamReads(t *testing.T) {
 	if in := o.Info; in.ContentType != "text/plain" || in.UserMeta["k"] != "v" || !in.ModTime.Equal(time.UnixMilli(1000)) || in.Level != core.LevelBackend || in.ETag != "e1" {
 		t.Fatalf("info %+v", in)
 	}
-	if _, err := c.Open(ctx, addr, "b", "missing", OpenOptions{}, 2); !errors.Is(err, core.ErrNotFound) || IsUnreachable(err) {
+	if _, err := c.Open(ctx, addr, "b", "missing", OpenOptions{}); !errors.Is(err, core.ErrNotFound) || IsUnreachable(err) {
 		t.Fatalf("missing: %v", err)
 	}
 	// Sequential reads share one stream, answers other than 200 included.
@@ -94,7 +94,7 @@ func TestStreamReads(t *testing.T) {
 		t.Fatalf("%d streams for sequential reads", n)
 	}
 	// A body not read whole closes its stream, which the next read replaces.
-	o, err := c.Open(ctx, addr, "b", "large", OpenOptions{}, 2)
+	o, err := c.Open(ctx, addr, "b", "large", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestStreamRefusesOtherSecret(t *testing.T) {
 	for _, secret := range []string{"wrong", ""} {
 		c := streamClient(t, secret)
 		var pe *Error
-		if _, err := c.Open(ctx, addr, "b", "k", OpenOptions{}, 2); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
+		if _, err := c.Open(ctx, addr, "b", "k", OpenOptions{}); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
 			t.Fatalf("secret %q: %v", secret, err)
 		}
 	}
@@ -165,7 +165,7 @@ func TestStreamRefusesOtherSecret(t *testing.T) {
 		}
 	}()
 	c := streamClient(t, "s")
-	if _, err := c.Open(ctx, ln.Addr().String(), "b", "k", OpenOptions{}, 2); !errors.Is(err, ErrUnauthenticated) {
+	if _, err := c.Open(ctx, ln.Addr().String(), "b", "k", OpenOptions{}); !errors.Is(err, ErrUnauthenticated) {
 		t.Fatalf("impostor server: %v", err)
 	}
 }
@@ -225,7 +225,7 @@ func TestStreamSlowHolderSkippedQuickly(t *testing.T) {
 	c := streamClient(t, "s", func(cfg *ClientConfig) { cfg.HeaderTimeout = 100 * time.Millisecond })
 	for i := 0; i < 2; i++ {
 		start := time.Now()
-		_, err := c.Open(context.Background(), addr, "b", "k", OpenOptions{}, 2)
+		_, err := c.Open(context.Background(), addr, "b", "k", OpenOptions{})
 		if !errors.Is(err, ErrTimeout) || !IsUnreachable(err) {
 			t.Fatalf("slow holder: %v", err)
 		}
@@ -241,7 +241,7 @@ func TestStreamSlowHolderSkippedQuickly(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := ln.Addr().String()
 	ln.Close()
-	if _, err := c.Open(context.Background(), dead, "b", "k", OpenOptions{}, 2); !IsUnreachable(err) {
+	if _, err := c.Open(context.Background(), dead, "b", "k", OpenOptions{}); !IsUnreachable(err) {
 		t.Fatalf("dead holder: %v", err)
 	}
 }
@@ -252,7 +252,7 @@ func TestStreamCancelDuringBody(t *testing.T) {
 	defer close(b.release)
 	c := streamClient(t, "s")
 	ctx, cancel := context.WithCancel(context.Background())
-	o, err := c.Open(ctx, addr, "b", "k", OpenOptions{}, 2)
+	o, err := c.Open(ctx, addr, "b", "k", OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
