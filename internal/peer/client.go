@@ -186,6 +186,11 @@ func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOp
 			return o, err
 		}
 	}
+	return c.openHTTP(ctx, addr, bucket, key, opts)
+}
+
+// openHTTP is Open over HTTP.
+func (c *Client) openHTTP(ctx context.Context, addr, bucket, key string, opts OpenOptions) (*Object, error) {
 	q := objectQuery(bucket, key)
 	if opts.Fetch {
 		q += "&fetch=1"
