@@ -278,7 +278,19 @@ func TestStreamReplacedAfterServerClosedIt(t *testing.T) {
 	f := &fake{objs: map[string][]byte{"b/k": []byte("v")}, info: map[string]core.Info{"b/k": {Size: 1}}}
 	ps, addr := streamServer(t, f, "s")
 	c := streamClient(t, "s")
-	readAll(t, c, context.Background(), addr, "k")
+	ctx := context.Background()
+	var open []*Object
+	for i := 0; i < 3; i++ { // three idle streams
+		o, err := c.Open(ctx, addr, "b", "k", OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(o.Body)
+		open = append(open, o)
+	}
+	for _, o := range open {
+		o.Close()
+	}
 	ps.mu.Lock()
 	for conn := range ps.streams {
 		conn.Close() // as after streamIdle
@@ -286,6 +298,12 @@ func TestStreamReplacedAfterServerClosedIt(t *testing.T) {
 	ps.mu.Unlock()
 	if got, _ := readAll(t, c, context.Background(), addr, "k"); string(got) != "v" {
 		t.Fatalf("got %q", got)
+	}
+	c.streams.mu.Lock()
+	idle := len(c.streams.peers[addr].idle)
+	c.streams.mu.Unlock()
+	if idle != 1 {
+		t.Fatalf("%d idle streams, want the new one alone (the others were closed by the server too)", idle)
 	}
 }
 

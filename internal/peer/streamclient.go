@@ -98,6 +98,18 @@ func (s *streams) put(addr string, sc *streamConn, max int) {
 	}
 }
 
+// drop closes the idle streams to addr.
+func (s *streams) drop(addr string) {
+	s.mu.Lock()
+	p := s.peer(addr)
+	idle := p.idle
+	p.idle = nil
+	s.mu.Unlock()
+	for _, sc := range idle {
+		sc.nc.Close()
+	}
+}
+
 func (s *streams) noStreams(addr string) {
 	s.mu.Lock()
 	s.peer(addr).noStream = time.Now().Add(noStreamRetry)
@@ -177,15 +189,19 @@ var aLongTimeAgo = time.Unix(1, 0)
 // openStream reads (bucket, key) from addr over a stream: its header must
 // arrive within c.header (the dial and upgrade of a new stream included),
 // its body is then bounded by ctx only. A stream that was idle and fails
-// before any answer (the server closed it meanwhile) is replaced by a new
-// one once.
+// before any answer (the server closed it meanwhile, or is a new process)
+// is replaced by a new one, once, and the other idle streams to that peer
+// are dropped.
 func (c *Client) openStream(ctx context.Context, addr, bucket, key string) (*Object, error) {
 	for retried := false; ; retried = true {
 		start := time.Now()
 		deadline := start.Add(c.header)
-		sc, err := c.streams.get(addr, start)
-		if err != nil {
-			return nil, err
+		var sc *streamConn
+		var err error
+		if !retried {
+			if sc, err = c.streams.get(addr, start); err != nil {
+				return nil, err
+			}
 		}
 		reused := sc != nil
 		if sc == nil {
@@ -198,7 +214,8 @@ func (c *Client) openStream(ctx context.Context, addr, bucket, key string) (*Obj
 			}
 		}
 		o, answered, err := c.read(ctx, sc, addr, bucket, key, deadline)
-		if err != nil && reused && !answered && !retried && ctx.Err() == nil && isReset(err) {
+		if err != nil && reused && !answered && ctx.Err() == nil && isReset(err) {
+			c.streams.drop(addr)
 			continue
 		}
 		if err != nil {
