@@ -613,3 +613,38 @@ func TestClusterEvictsExtraCopiesFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterPeerReadSkipsFailedHolder: a read tries the next holder when
+// the first one answers with an error, and neither keeps a copy nor asks
+// the backend.
+func TestClusterPeerReadSkipsFailedHolder(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.Replicas = 1; c.NoCacheOnRead = true })
+	reader, writer, other := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	// A key whose placement is the other node: the writer and it hold it.
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprint("two-holders/", i); writer.placement(bkt, k, core.LevelBackend)[0].ID == other.ID() {
+			key = k
+		}
+	}
+	writer.put(t, key, []byte("held twice"))
+	var holders []Member
+	eventually(t, "the reader knows both holders", func() bool {
+		holders = reader.liveHolders(reader.lookup(bkt, key))
+		return len(holders) == 2
+	})
+	for _, cn := range tc.nodes {
+		if cn.ID() == holders[0].ID {
+			cn.late.n.Store(nil) // its peer server answers 503; it stays live
+		}
+	}
+	gets, failed, owner := tc.be.gets.Load(), reader.stats.peerReadFailed.Load(), reader.stats.ownerReadOK.Load()
+	got, obj, err := reader.read(t, key, GetOptions{})
+	if err != nil || string(got) != "held twice" || obj.Source != FromPeer {
+		t.Fatalf("read: %q %+v %v", got, obj, err)
+	}
+	if reader.stats.peerReadFailed.Load() != failed+1 || reader.stats.ownerReadOK.Load() != owner || tc.be.gets.Load() != gets || reader.lookup(bkt, key).hasBody() {
+		t.Fatalf("failed peer reads %d (was %d), reads through the owner %d (was %d), backend GETs %d (was %d)",
+			reader.stats.peerReadFailed.Load(), failed, reader.stats.ownerReadOK.Load(), owner, tc.be.gets.Load(), gets)
+	}
+}
