@@ -96,6 +96,7 @@ type benchNode struct {
 	n   *node.Node
 	ln  *countingListener
 	srv *http.Server
+	ps  *peer.Server
 	cli *peer.Client
 	mem node.Member
 }
@@ -125,8 +126,9 @@ func (bn *benchNode) start() error {
 		return err
 	}
 	bn.n = n
+	bn.ps = peer.NewServer(n, n, auth, nil)
 	bn.srv = &http.Server{
-		Handler:           bn.ln.tagged(peer.Handler(n, n, auth, nil)),
+		Handler:           bn.ln.tagged(bn.ps),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ConnContext:       bn.ln.connContext,
@@ -147,6 +149,7 @@ func (bn *benchNode) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	bn.srv.Shutdown(ctx)
 	cancel()
+	bn.ps.Close()
 	bn.n.Close()
 	bn.cli.Close()
 	bn.n = nil

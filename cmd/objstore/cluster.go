@@ -68,6 +68,7 @@ type cluster struct {
 	client  *peer.Client
 	peerLn  net.Listener
 	peerSrv *http.Server
+	peerH   *peer.Server // peerSrv's handler, which owns the streams
 	ms      *membership.Membership
 	stop    chan struct{}
 	done    chan struct{}
@@ -95,8 +96,9 @@ func newCluster(cfg serveConfig, id string, log *slog.Logger) (*cluster, error) 
 
 // start serves the peer routes of n and joins the cluster.
 func (c *cluster) start(ctx context.Context, cfg serveConfig, n *node.Node, publicAddr string) error {
+	c.peerH = peer.NewServer(n, n, c.auth, c.log)
 	c.peerSrv = &http.Server{
-		Handler:           peer.Handler(n, n, c.auth, c.log),
+		Handler:           c.peerH,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
@@ -112,6 +114,7 @@ func (c *cluster) start(ctx context.Context, cfg serveConfig, n *node.Node, publ
 	advHost, advAddr, err := advertised(ctx, cfg, net.DefaultResolver.LookupNetIP)
 	if err != nil {
 		c.peerSrv.Close()
+		c.peerH.Close()
 		return err
 	}
 	mcfg.AdvertiseAddr = advAddr
@@ -119,6 +122,7 @@ func (c *cluster) start(ctx context.Context, cfg serveConfig, n *node.Node, publ
 	ms, err := membership.New(ctx, mcfg)
 	if err != nil {
 		c.peerSrv.Close()
+		c.peerH.Close()
 		return err
 	}
 	if advHost == "" {
@@ -191,6 +195,7 @@ func (c *cluster) shutdown(ctx context.Context) {
 	}
 	if c.peerSrv != nil {
 		c.peerSrv.Shutdown(ctx)
+		c.peerH.Close()
 	} else {
 		c.peerLn.Close()
 	}

@@ -200,7 +200,7 @@ func TestClusterJoinAndSecret(t *testing.T) {
 	defer pc.Close()
 	var pe *peer.Error
 	for _, p := range c.nodes {
-		if _, err := pc.Open(ctx, p.peer, apiBucket, "any", peer.OpenOptions{Fetch: true}, 1); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
+		if _, err := pc.Open(ctx, p.peer, apiBucket, "any", peer.OpenOptions{Fetch: true}); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
 			t.Errorf("object read from %s with another secret: %v, want status 401", p.id, err)
 		}
 		if _, err := pc.Sync(ctx, p.peer, nil); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {

@@ -99,3 +99,35 @@ func BenchmarkMiss(b *testing.B) {
 		obj.Close()
 	}
 }
+
+// BenchmarkPeerHit measures reads, from 32 concurrent readers, of 4 KiB
+// objects held by another node of an in-process cluster (over the peer
+// client and server on loopback, as cmd/objstore sets them up) on a node
+// that keeps no copy: both nodes' cost, the peer protocol's included.
+func BenchmarkPeerHit(b *testing.B) {
+	tc := newTestCluster(b, 2, func(c *Config) { c.NoCacheOnRead = true })
+	body := bytes.Repeat([]byte("p"), 4096)
+	const keys = 128
+	for i := 0; i < keys; i++ {
+		tc.nodes[1].put(b, fmt.Sprint("peer/", i), body, func(in *core.Info) { in.Level = core.LevelLocal })
+	}
+	reader := tc.nodes[0]
+	eventually(b, "the reader knows every object", func() bool { return reader.lookup(bkt, fmt.Sprint("peer/", keys-1)) != nil })
+	var seq atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 4096)
+		for pb.Next() {
+			obj, err := reader.Get(context.Background(), bkt, fmt.Sprint("peer/", seq.Add(1)%keys), GetOptions{})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := io.ReadFull(obj.Content, buf); err != nil || obj.Source != FromPeer {
+				b.Errorf("read: %v, source %v", err, obj.Source)
+			}
+			obj.Close()
+		}
+	})
+}

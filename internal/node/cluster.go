@@ -37,7 +37,7 @@ type Cluster interface {
 // Peers makes requests to other nodes (peer.Client). Implementations must
 // be safe for concurrent use and give up on an unresponsive peer quickly.
 type Peers interface {
-	Open(ctx context.Context, addr, bucket, key string, opts peer.OpenOptions, members int) (*peer.Object, error)
+	Open(ctx context.Context, addr, bucket, key string, opts peer.OpenOptions) (*peer.Object, error)
 	Replicate(ctx context.Context, addr string, o *peer.Object) error
 	Push(ctx context.Context, addr string, stream []byte) error
 	Sync(ctx context.Context, addr string, v journal.Vector) (io.ReadCloser, error)
@@ -129,15 +129,17 @@ func (n *Node) liveHolders(o *object) []Member {
 	}
 	v := o.e.View()
 	holders := v.Holders()
-	if len(holders) == 0 {
+	if len(holders) == 0 || len(holders) == 1 && holders[0] == n.id {
 		return nil
 	}
-	others, _ := n.peers()
 	var out []Member
-	for _, m := range others {
-		if slices.Contains(holders, m.ID) {
+	for _, m := range n.cfg.Cluster.Live() {
+		if m.ID != n.id && slices.Contains(holders, m.ID) {
 			out = append(out, m)
 		}
+	}
+	if len(out) < 2 {
+		return out
 	}
 	ids := make([]string, len(out))
 	for i, m := range out {

@@ -104,7 +104,7 @@ func (l *lateNode) Delta(ctx context.Context, v journal.Vector, w io.Writer) err
 }
 
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	be    *testBackend
 	fc    *fakeCluster
 	nodes []*clusterNode
@@ -119,7 +119,7 @@ type clusterNode struct {
 }
 
 // newTestCluster starts size nodes sharing one backend and one membership.
-func newTestCluster(t *testing.T, size int, opts ...func(*Config)) *testCluster {
+func newTestCluster(t testing.TB, size int, opts ...func(*Config)) *testCluster {
 	t.Helper()
 	root := t.TempDir()
 	fb, err := fsbackend.New(filepath.Join(root, "origin"))
@@ -138,7 +138,9 @@ func (tc *testCluster) add(dir string) *clusterNode {
 	t.Helper()
 	late := &lateNode{}
 	auth, _ := peer.NewAuth("test secret", "")
-	srv := httptest.NewServer(peer.Handler(late, late, auth, debugLogger))
+	ps := peer.NewServer(late, late, auth, debugLogger)
+	t.Cleanup(func() { ps.Close() })
+	srv := httptest.NewServer(ps)
 	t.Cleanup(srv.Close)
 	cfg := DefaultConfig()
 	cfg.DataDir = dir
@@ -158,7 +160,7 @@ func (tc *testCluster) add(dir string) *clusterNode {
 	return cn
 }
 
-func (cn *clusterNode) start(t *testing.T, tc *testCluster, cfg Config) {
+func (cn *clusterNode) start(t testing.TB, tc *testCluster, cfg Config) {
 	t.Helper()
 	n, err := Open(withPeers(cfg, cn))
 	if err != nil {
@@ -769,4 +771,39 @@ func TestClusterStandbyReplicaHoldsUpNoUpload(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestClusterPeerReadSkipsFailedHolder: a read tries the next holder when
+// the first one answers with an error, and neither keeps a copy nor asks
+// the backend.
+func TestClusterPeerReadSkipsFailedHolder(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) { c.Replicas = 1; c.NoCacheOnRead = true })
+	reader, writer, other := tc.nodes[0], tc.nodes[1], tc.nodes[2]
+	// A key whose placement is the other node: the writer and it hold it.
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprint("two-holders/", i); writer.placement(bkt, k, core.LevelBackend)[0].ID == other.ID() {
+			key = k
+		}
+	}
+	writer.put(t, key, []byte("held twice"))
+	var holders []Member
+	eventually(t, "the reader knows both holders", func() bool {
+		holders = reader.liveHolders(reader.lookup(bkt, key))
+		return len(holders) == 2
+	})
+	for _, cn := range tc.nodes {
+		if cn.ID() == holders[0].ID {
+			cn.late.n.Store(nil) // its peer server answers 503; it stays live
+		}
+	}
+	gets, failed, owner := tc.be.gets.Load(), reader.stats.peerReadFailed.Load(), reader.stats.ownerReadOK.Load()
+	got, obj, err := reader.read(t, key, GetOptions{})
+	if err != nil || string(got) != "held twice" || obj.Source != FromPeer {
+		t.Fatalf("read: %q %+v %v", got, obj, err)
+	}
+	if reader.stats.peerReadFailed.Load() != failed+1 || reader.stats.ownerReadOK.Load() != owner || tc.be.gets.Load() != gets || reader.lookup(bkt, key).hasBody() {
+		t.Fatalf("failed peer reads %d (was %d), reads through the owner %d (was %d), backend GETs %d (was %d)",
+			reader.stats.peerReadFailed.Load(), failed, reader.stats.ownerReadOK.Load(), owner, tc.be.gets.Load(), gets)
+	}
 }

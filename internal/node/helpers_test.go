@@ -174,7 +174,7 @@ func (tn *testNode) restart(t *testing.T) *testNode {
 	return startNode(t, tn.cfg)
 }
 
-func (tn *testNode) put(t *testing.T, key string, body []byte, mut ...func(*core.Info)) core.Info {
+func (tn *testNode) put(t testing.TB, key string, body []byte, mut ...func(*core.Info)) core.Info {
 	t.Helper()
 	info := core.Info{Bucket: bkt, Key: key, Level: core.LevelBackend, ContentType: "text/plain"}
 	for _, m := range mut {
@@ -200,7 +200,7 @@ func (tn *testNode) read(t *testing.T, key string, opts GetOptions) ([]byte, *Ob
 }
 
 // eventually waits up to 10s for cond.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

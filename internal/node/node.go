@@ -40,6 +40,7 @@ type Node struct {
 	fillMu  sync.Mutex
 	fills   map[string]*fill
 	heads   singleflight.Group // backend HEADs of unknown keys, see headUnknown
+	fillq   chan fillJob       // to idle fill workers, unbuffered
 	fillMem atomic.Int64       // bytes of fill bodies held in memory, see memBody
 	records chan *object       // fills to record in the index, see record.go
 
@@ -124,6 +125,7 @@ func Open(cfg Config) (*Node, error) {
 		objects: make(map[string]*object),
 		seed:    maphash.MakeSeed(),
 		fills:   make(map[string]*fill),
+		fillq:   make(chan fillJob),
 		records: make(chan *object, recordQueue),
 		dirty:   make(map[string]*object),
 		evictC:  make(chan struct{}, 1),

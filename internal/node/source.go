@@ -53,9 +53,8 @@ func (b peerBody) Close() error { b.close(); return nil }
 // that answers that the backend has no such object is believed.
 func (n *Node) openSource(ctx context.Context, bucket, key string, prev *object, opts fetchOpts) (*source, error) {
 	if opts.ifNoneMatch == "" && n.cfg.Cluster != nil {
-		_, members := n.peers()
 		for _, m := range n.liveHolders(prev) {
-			o, err := n.cfg.Peers.Open(ctx, m.PeerAddr, bucket, key, peer.OpenOptions{Hops: opts.hops}, members)
+			o, err := n.cfg.Peers.Open(ctx, m.PeerAddr, bucket, key, peer.OpenOptions{Hops: opts.hops})
 			if err == nil && o.Ver != prev.e.Ver {
 				o.Close()
 				err = fmt.Errorf("peer %s holds version %v, not %v", m.ID, o.Ver, prev.e.Ver)
@@ -73,7 +72,7 @@ func (n *Node) openSource(ctx context.Context, bucket, key string, prev *object,
 				keep: n.keepPeerCopy(o, opts), dirty: o.Dirty}, nil
 		}
 		if owner := n.owner(bucket, key); owner.ID != n.id && opts.hops < peer.MaxHops {
-			o, err := n.cfg.Peers.Open(ctx, owner.PeerAddr, bucket, key, peer.OpenOptions{Fetch: true, Hops: opts.hops + 1}, members)
+			o, err := n.cfg.Peers.Open(ctx, owner.PeerAddr, bucket, key, peer.OpenOptions{Fetch: true, Hops: opts.hops + 1})
 			if err == nil {
 				n.stats.ownerReadOK.Add(1)
 				return n.ownerSource(o, owner.ID, prev, opts), nil

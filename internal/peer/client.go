@@ -31,7 +31,8 @@ type ClientConfig struct {
 	// or on a whole journal delta: a miss forwarded to the key's owner, a
 	// sync. Default 30s.
 	FetchTimeout time.Duration
-	// IdleConns is the number of idle connections kept per peer. Default 64.
+	// IdleConns is the number of idle connections, and of idle streams,
+	// kept per peer. Default 64.
 	IdleConns int
 }
 
@@ -40,6 +41,9 @@ type ClientConfig struct {
 type Client struct {
 	auth          *Auth
 	http          *http.Client
+	dialer        *net.Dialer
+	streams       streams
+	idle          int
 	header, fetch time.Duration
 }
 
@@ -57,18 +61,23 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.IdleConns == 0 {
 		cfg.IdleConns = 64
 	}
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         dialer.DialContext,
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: cfg.IdleConns,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	return &Client{auth: cfg.Auth, http: &http.Client{Transport: tr}, header: cfg.HeaderTimeout, fetch: cfg.FetchTimeout}
+	return &Client{auth: cfg.Auth, http: &http.Client{Transport: tr}, dialer: dialer, idle: cfg.IdleConns,
+		header: cfg.HeaderTimeout, fetch: cfg.FetchTimeout}
 }
 
-// Close closes idle connections.
-func (c *Client) Close() { c.http.CloseIdleConnections() }
+// Close closes idle connections and streams.
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+	c.streams.close()
+}
 
 // Error is a peer's answer other than success, with its status.
 type Error struct {
@@ -166,14 +175,27 @@ func objectQuery(bucket, key string) string {
 	return "bucket=" + url.QueryEscape(bucket) + "&key=" + url.QueryEscape(key)
 }
 
-// Open reads (bucket, key) from the peer at addr. The caller must call
-// the Object's Close. Its Body ends with an error if the peer stops early.
-func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOptions, members int) (*Object, error) {
+// Open reads (bucket, key) from the peer at addr: over a stream (see
+// stream.go), or over HTTP when opts.Fetch or the peer has no streams.
+// The caller must call the Object's Close. Its Body ends with an error if
+// the peer stops early.
+func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOptions) (*Object, error) {
+	if !opts.Fetch {
+		o, err := c.openStream(ctx, addr, bucket, key)
+		if !errors.Is(err, errNoStreams) {
+			return o, err
+		}
+	}
+	return c.openHTTP(ctx, addr, bucket, key, opts)
+}
+
+// openHTTP is Open over HTTP.
+func (c *Client) openHTTP(ctx context.Context, addr, bucket, key string, opts OpenOptions) (*Object, error) {
 	q := objectQuery(bucket, key)
 	if opts.Fetch {
 		q += "&fetch=1"
 	}
-	hdr := http.Header{hdrHops: {strconv.Itoa(opts.Hops)}, hdrMembers: {strconv.Itoa(members)}}
+	hdr := http.Header{hdrHops: {strconv.Itoa(opts.Hops)}}
 	wait := c.header
 	if opts.Fetch {
 		wait = c.fetch

@@ -60,7 +60,7 @@ func (c *Client) Dirty(ctx context.Context, addr, bucket, prefix string) ([]core
 	}
 }
 
-func (s *server) dirty(w http.ResponseWriter, r *http.Request) {
+func (s *Server) dirty(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	bw := bufio.NewWriter(w)

@@ -7,7 +7,9 @@
 // cluster secret (see Auth): a process without the secret can neither
 // read, write nor sync. The client keeps persistent connections to every
 // peer and gives up on a slow one quickly, so that the caller can try the
-// next holder.
+// next holder. Reads of a copy a holder has, the bulk of the traffic, go
+// over streams: connections an authenticated request upgrades to a lean
+// framed protocol, every read on them authenticated too (see stream.go).
 //
 // Peer routes live on their own listener, apart from the public APIs.
 package peer

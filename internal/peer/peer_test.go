@@ -134,8 +134,10 @@ func (f *fake) Delta(_ context.Context, v journal.Vector, w io.Writer) error {
 func TestClientServer(t *testing.T) {
 	f := &fake{objs: map[string][]byte{}, info: map[string]core.Info{}}
 	srvAuth, _ := NewAuth("s", "srv")
-	srv := httptest.NewServer(Handler(f, f, srvAuth, nil))
+	ps := NewServer(f, f, srvAuth, nil)
+	srv := httptest.NewServer(ps)
 	defer srv.Close()
+	defer ps.Close()
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	cliAuth, _ := NewAuth("s", "cli")
 	c := NewClient(ClientConfig{Auth: cliAuth})
@@ -147,7 +149,7 @@ func TestClientServer(t *testing.T) {
 	if err := c.Replicate(ctx, addr, &Object{Info: info, Ver: journal.Version{Time: 42, Origin: "A"}, Seq: 7, Dirty: true, Body: strings.NewReader("hello")}); err != nil {
 		t.Fatal(err)
 	}
-	o, err := c.Open(ctx, addr, "b", "a//b/../c", OpenOptions{Fetch: true, Hops: 1}, 3)
+	o, err := c.Open(ctx, addr, "b", "a//b/../c", OpenOptions{Fetch: true, Hops: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func TestClientServer(t *testing.T) {
 	if !f.opts.Fetch || f.opts.Hops != 1 {
 		t.Fatalf("options not passed: %+v", f.opts)
 	}
-	if _, err := c.Open(ctx, addr, "b", "missing", OpenOptions{}, 3); !errors.Is(err, core.ErrNotFound) || IsUnreachable(err) {
+	if _, err := c.Open(ctx, addr, "b", "missing", OpenOptions{}); !errors.Is(err, core.ErrNotFound) || IsUnreachable(err) {
 		t.Fatalf("missing: %v", err)
 	}
 
@@ -202,7 +204,7 @@ func TestClientServer(t *testing.T) {
 	bad := NewClient(ClientConfig{Auth: badAuth})
 	defer bad.Close()
 	var pe *Error
-	if _, err := bad.Open(ctx, addr, "b", "a//b/../c", OpenOptions{}, 1); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
+	if _, err := bad.Open(ctx, addr, "b", "a//b/../c", OpenOptions{}); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
 		t.Fatalf("wrong secret read: %v", err)
 	}
 	if err := bad.Push(ctx, addr, buf.Bytes()); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
@@ -214,7 +216,7 @@ func TestClientServer(t *testing.T) {
 	if _, err := bad.Dirty(ctx, addr, "b", ""); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
 		t.Fatalf("wrong secret dirty: %v", err)
 	}
-	if _, err := c.Open(ctx, "127.0.0.1:1", "b", "k", OpenOptions{}, 1); !IsUnreachable(err) {
+	if _, err := c.Open(ctx, "127.0.0.1:1", "b", "k", OpenOptions{}); !IsUnreachable(err) {
 		t.Fatalf("refused connection: %v", err)
 	}
 }
@@ -235,7 +237,7 @@ func TestSlowPeerSkippedQuickly(t *testing.T) {
 	c := NewClient(ClientConfig{Auth: auth, HeaderTimeout: 50 * time.Millisecond, FetchTimeout: time.Hour})
 	defer c.Close()
 	start := time.Now()
-	_, err := c.Open(context.Background(), strings.TrimPrefix(srv.URL, "http://"), "b", "k", OpenOptions{}, 1)
+	_, err := c.Open(context.Background(), strings.TrimPrefix(srv.URL, "http://"), "b", "k", OpenOptions{})
 	if !errors.Is(err, ErrTimeout) || !IsUnreachable(err) {
 		t.Fatalf("slow holder: %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -68,12 +69,29 @@ type Journal interface {
 	Delta(ctx context.Context, v journal.Vector, w io.Writer) error
 }
 
-// Handler serves the peer routes. Every request must pass auth.
-func Handler(objs Objects, jr Journal, auth *Auth, log *slog.Logger) http.Handler {
+// Server serves the peer routes over HTTP, and object reads over the
+// streams those routes upgrade to (see stream.go). Every request must pass
+// auth. Safe for concurrent use.
+type Server struct {
+	http.Handler
+	objs Objects
+	jr   Journal
+	auth *Auth
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	streams map[net.Conn]struct{}
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// NewServer returns the Server of objs and jr. Close it after the HTTP
+// server that serves it has shut down.
+func NewServer(objs Objects, jr Journal, auth *Auth, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &server{objs: objs, jr: jr, log: log}
+	s := &Server{objs: objs, jr: jr, auth: auth, log: log, streams: map[net.Conn]struct{}{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /peer/v1/object", s.get)
 	mux.HandleFunc("HEAD /peer/v1/object", s.get)
@@ -81,39 +99,57 @@ func Handler(objs Objects, jr Journal, auth *Auth, log *slog.Logger) http.Handle
 	mux.HandleFunc("POST /peer/v1/events", s.events)
 	mux.HandleFunc("POST /peer/v1/sync", s.sync)
 	mux.HandleFunc("GET /peer/v1/dirty", s.dirty)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+streamPath, s.stream)
+	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := auth.Verify(r); err != nil {
 			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
 		mux.ServeHTTP(w, r)
 	})
+	return s
 }
 
-type server struct {
-	objs Objects
-	jr   Journal
-	log  *slog.Logger
+// Close closes the streams (which an HTTP server's Shutdown leaves open,
+// as they are no longer HTTP) and waits for their requests to end. Safe
+// to call twice.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.streams {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
 }
 
-func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := http.StatusInternalServerError
+// status is the HTTP status that answers err.
+func status(ctxErr bool, err error) int {
 	var be *core.BackendError
 	switch {
 	case errors.Is(err, core.ErrDeleted):
-		code = http.StatusGone
+		return http.StatusGone
 	case errors.Is(err, core.ErrNotFound):
-		code = http.StatusNotFound
+		return http.StatusNotFound
 	case errors.Is(err, core.ErrInsufficientStorage):
-		code = http.StatusInsufficientStorage
+		return http.StatusInsufficientStorage
 	case errors.Is(err, core.ErrUnavailable):
-		code = http.StatusServiceUnavailable
+		return http.StatusServiceUnavailable
 	case errors.Is(err, core.ErrInvalidKey), errors.Is(err, core.ErrInvalidBucket), errors.Is(err, core.ErrInvalidArgument),
 		errors.Is(err, core.ErrIncompleteBody), errors.Is(err, journal.ErrCorrupt), errors.Is(err, core.ErrBadDigest):
-		code = http.StatusBadRequest
+		return http.StatusBadRequest
 	case errors.As(err, &be):
-		code = http.StatusBadGateway
-	case r.Context().Err() != nil:
+		return http.StatusBadGateway
+	case ctxErr:
+		return 0
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := status(r.Context().Err() != nil, err)
+	if code == 0 {
 		return
 	}
 	if code >= 500 {
@@ -122,7 +158,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	http.Error(w, err.Error(), code)
 }
 
-func (s *server) get(w http.ResponseWriter, r *http.Request) {
+func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	hops, _ := strconv.Atoi(r.Header.Get(hdrHops))
 	o, err := s.objs.OpenPeer(r.Context(), q.Get("bucket"), q.Get("key"), OpenOptions{Fetch: q.Get("fetch") == "1", Hops: hops})
@@ -165,7 +201,7 @@ const smallBody = 64 << 10
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, smallBody); return &b }}
 
-func (s *server) put(w http.ResponseWriter, r *http.Request) {
+func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	info, ver, err := objectHeaders(r.Header)
 	if err != nil {
@@ -190,7 +226,7 @@ func (s *server) put(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *server) events(w http.ResponseWriter, r *http.Request) {
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	sr, err := journal.NewStreamReader(r.Body)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("%w: %v", journal.ErrCorrupt, err))
@@ -203,7 +239,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *server) sync(w http.ResponseWriter, r *http.Request) {
+func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		s.fail(w, r, err)

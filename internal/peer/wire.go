@@ -16,7 +16,6 @@ const (
 	hdrObject  = "X-Objstore-Object"  // the Info, as a journal Put body, base64url
 	hdrVersion = "X-Objstore-Version" // "<timestamp>.<origin>"
 	hdrHops    = "X-Objstore-Hops"    // forwards so far; see MaxHops
-	hdrMembers = "X-Objstore-Members" // the sender's count of live members
 	hdrFetched = "X-Objstore-Fetched" // "1": read from the backend for this request
 	hdrSeq     = "X-Objstore-Seq"     // a replica's put event Seq
 	hdrDirty   = "X-Objstore-Dirty"   // "1": an object not yet in the backend
