@@ -42,6 +42,7 @@ type Peers interface {
 	Push(ctx context.Context, addr string, stream []byte) error
 	Sync(ctx context.Context, addr string, v journal.Vector) (io.ReadCloser, error)
 	Dirty(ctx context.Context, addr, bucket, prefix string) ([]core.Info, error)
+	Uploaded(ctx context.Context, addr, bucket, key string, ver journal.Version) error
 }
 
 // AllReplicas as Config.Replicas keeps a copy of every object on every node.

@@ -79,6 +79,14 @@ func (l *lateNode) LocalDirty(bucket, prefix string) []core.Info {
 	return n.LocalDirty(bucket, prefix)
 }
 
+func (l *lateNode) Uploaded(ctx context.Context, bucket, key string, ver journal.Version) error {
+	n, err := l.node()
+	if err != nil {
+		return err
+	}
+	return n.Uploaded(ctx, bucket, key, ver)
+}
+
 func (l *lateNode) StoreReplica(ctx context.Context, o *peer.Object) error {
 	n, err := l.node()
 	if err != nil {
@@ -805,5 +813,51 @@ func TestClusterPeerReadSkipsFailedHolder(t *testing.T) {
 	if reader.stats.peerReadFailed.Load() != failed+1 || reader.stats.ownerReadOK.Load() != owner || tc.be.gets.Load() != gets || reader.lookup(bkt, key).hasBody() {
 		t.Fatalf("failed peer reads %d (was %d), reads through the owner %d (was %d), backend GETs %d (was %d)",
 			reader.stats.peerReadFailed.Load(), failed, reader.stats.ownerReadOK.Load(), owner, tc.be.gets.Load(), gets)
+	}
+}
+
+// TestClusterOriginTellsReplicasUploaded: once the origin of a write-back
+// put uploaded it, its replicas become clean without asking the backend.
+func TestClusterOriginTellsReplicasUploaded(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) {
+		c.WriteMode = WriteBack
+		c.RetryMin, c.RetryMax = 5*time.Second, 10*time.Second // a replica's own check comes late
+	})
+	a := tc.nodes[0]
+	a.put(t, "told", []byte("uploaded by its origin"))
+	var replicas []*clusterNode
+	for _, cn := range tc.nodes[1:] {
+		if o := cn.lookup(bkt, "told"); o != nil && o.hasBody() {
+			replicas = append(replicas, cn)
+		}
+	}
+	if len(replicas) == 0 {
+		t.Fatal("no replica")
+	}
+	eventually(t, "the replicas learn that the origin uploaded", func() bool {
+		for _, cn := range replicas {
+			if o := cn.lookup(bkt, "told"); o == nil || o.e.State != index.Clean {
+				return false
+			}
+		}
+		return true
+	})
+	if h := tc.be.heads.Load(); h != 0 {
+		t.Fatalf("%d backend HEADs", h)
+	}
+	if _, err := tc.be.Head(context.Background(), bkt, "told"); err != nil {
+		t.Fatalf("not in the backend: %v", err)
+	}
+	// The news about another version changes nothing.
+	r := replicas[0]
+	r.put(t, "mine", []byte("r's own, not uploaded yet"))
+	o := r.lookup(bkt, "mine")
+	if err := r.Uploaded(context.Background(), bkt, "mine", journal.Version{Time: o.e.Ver.Time + 1, Origin: a.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	if o := r.lookup(bkt, "mine"); o.e.Made.Origin == r.ID() && o.e.State == index.Clean {
+		if _, err := tc.be.Head(context.Background(), bkt, "mine"); err != nil {
+			t.Fatal("news of another version made r's own put clean before its upload")
+		}
 	}
 }

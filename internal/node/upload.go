@@ -13,6 +13,7 @@ import (
 
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
+	"github.com/objstore/objstore/internal/journal"
 )
 
 // uploader drains the write-back queue to the backend. A dispatcher reads
@@ -348,6 +349,64 @@ func (u *uploader) do(ctx context.Context, it index.Item) error {
 	n.stats.uploads.Add(1)
 	if done != nil {
 		n.kickEvictIfHigh() // the object became evictable
+		if !it.Standby && done.e.Made.Origin == n.id {
+			n.tellUploaded(done)
+		}
 	}
+	return nil
+}
+
+// tellUploaded tells the live nodes that may hold replicas of o, this
+// node's write-back put, that o is in the backend, so that they neither ask
+// the backend about it (standby) nor keep it from eviction: the holders the
+// journal knows of, and the key's placement, whose news of their copies
+// may not have arrived yet. It does not wait: a replica that misses the
+// news asks the backend at its next check.
+func (n *Node) tellUploaded(o *object) {
+	holders := n.liveHolders(o)
+	for _, m := range n.placement(o.e.Bucket, o.e.Key, o.e.Level) {
+		if m.ID != n.id && !slices.ContainsFunc(holders, func(h Member) bool { return h.ID == m.ID }) {
+			holders = append(holders, m)
+		}
+	}
+	if len(holders) == 0 {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for _, m := range holders {
+			if err := n.cfg.Peers.Uploaded(n.ctx, m.PeerAddr, o.e.Bucket, o.e.Key, o.e.Ver); err != nil && n.ctx.Err() == nil {
+				n.log.Debug("tell a replica its object is uploaded", "peer", m.ID, "bucket", o.e.Bucket, "key", o.e.Key, "err", err)
+			}
+		}
+	}()
+}
+
+// Uploaded is the news from the origin of version ver of (bucket, key)
+// that it is in the backend: a replica of it here, dirty and on standby,
+// becomes clean (evictable), and its queue item is dropped at its next
+// turn without asking the backend. It implements peer.Objects.
+func (n *Node) Uploaded(ctx context.Context, bucket, key string, ver journal.Version) error {
+	if err := validateAddr(bucket, key); err != nil {
+		return err
+	}
+	mu := n.keyLock(bucket, key)
+	mu.Lock()
+	defer mu.Unlock()
+	o := n.lookup(bucket, key)
+	if o == nil || o.e.State != index.Dirty || o.e.Ver != ver || o.e.Made.Origin == n.id {
+		return nil // not a replica of that version, or clean already
+	}
+	e := o.e
+	e.State = index.Clean
+	e.Validated = time.Now().UTC()
+	e.Atime = timeFromNanos(o.atime.Load())
+	var b index.Batch
+	b.Put(e)
+	if err := n.publish(ctx, &b, change{o, &e}); err != nil {
+		return err
+	}
+	n.kickEvictIfHigh()
 	return nil
 }

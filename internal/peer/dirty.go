@@ -17,7 +17,8 @@ import (
 // A listing of a bucket merges the backend's listing with what is not in
 // the backend yet: write-back puts waiting for their upload, which only
 // their origin and its replicas hold. /peer/v1/dirty answers with those a
-// node holds, as frames of a uvarint length and a journal Put body.
+// node holds, as frames of a uvarint length and a journal Put body. And
+// /peer/v1/uploaded is how an origin tells its replicas that it uploaded.
 
 // maxDirtyFrame bounds one frame: a key, its metadata and headers.
 const maxDirtyFrame = 64 << 10
@@ -75,4 +76,32 @@ func (s *Server) dirty(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	bw.Flush()
+}
+
+// Uploaded tells the node at addr, which holds a replica of a write-back
+// put of this node's, that version ver of (bucket, key) is in the backend
+// now: that node need not ask the backend, nor upload it itself.
+func (c *Client) Uploaded(ctx context.Context, addr, bucket, key string, ver journal.Version) error {
+	hdr := http.Header{hdrVersion: {formatVersion(ver)}}
+	resp, err := c.do(ctx, c.header, http.MethodPost, addr, "/peer/v1/uploaded", objectQuery(bucket, key), nil, 0, hdr)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return nil
+}
+
+func (s *Server) uploaded(w http.ResponseWriter, r *http.Request) {
+	ver, err := parseVersion(r.Header.Get(hdrVersion))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	if err := s.objs.Uploaded(r.Context(), q.Get("bucket"), q.Get("key"), ver); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

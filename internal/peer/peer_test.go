@@ -66,6 +66,7 @@ type fake struct {
 	received []journal.Event
 	from     string
 	opts     OpenOptions
+	uploaded []string
 }
 
 func (f *fake) OpenPeer(_ context.Context, bucket, key string, opts OpenOptions) (*Object, error) {
@@ -110,6 +111,13 @@ func (f *fake) Receive(_ context.Context, from string, r *journal.StreamReader) 
 			f.mu.Unlock()
 		}
 	}
+}
+
+func (f *fake) Uploaded(_ context.Context, bucket, key string, ver journal.Version) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.uploaded = append(f.uploaded, bucket+"/"+key+"@"+ver.Origin)
+	return nil
 }
 
 func (f *fake) LocalDirty(bucket, prefix string) []core.Info {
@@ -198,6 +206,9 @@ func TestClientServer(t *testing.T) {
 	if dirty, err := c.Dirty(ctx, addr, "b", "z"); err != nil || len(dirty) != 0 {
 		t.Fatalf("dirty under another prefix: %+v %v", dirty, err)
 	}
+	if err := c.Uploaded(ctx, addr, "b", "a//b/../c", journal.Version{Time: 42, Origin: "A"}); err != nil || len(f.uploaded) != 1 || f.uploaded[0] != "b/a//b/../c@A" {
+		t.Fatalf("uploaded: %v %v", f.uploaded, err)
+	}
 
 	// Without the secret nothing is served.
 	badAuth, _ := NewAuth("wrong", "eve")
@@ -215,6 +226,9 @@ func TestClientServer(t *testing.T) {
 	}
 	if _, err := bad.Dirty(ctx, addr, "b", ""); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
 		t.Fatalf("wrong secret dirty: %v", err)
+	}
+	if err := bad.Uploaded(ctx, addr, "b", "k", journal.Version{Time: 1, Origin: "A"}); !errors.As(err, &pe) || pe.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong secret uploaded: %v", err)
 	}
 	if _, err := c.Open(ctx, "127.0.0.1:1", "b", "k", OpenOptions{}); !IsUnreachable(err) {
 		t.Fatalf("refused connection: %v", err)

@@ -57,6 +57,10 @@ type Objects interface {
 	// LocalDirty returns the objects of bucket under prefix that this node
 	// holds and that are not in the backend yet.
 	LocalDirty(bucket, prefix string) []core.Info
+	// Uploaded learns from the origin of version ver of (bucket, key), a
+	// write-back put this node may hold a replica of, that it is in the
+	// backend now.
+	Uploaded(ctx context.Context, bucket, key string, ver journal.Version) error
 }
 
 // Journal is what the server needs to synchronise journals.
@@ -99,6 +103,7 @@ func NewServer(objs Objects, jr Journal, auth *Auth, log *slog.Logger) *Server {
 	mux.HandleFunc("POST /peer/v1/events", s.events)
 	mux.HandleFunc("POST /peer/v1/sync", s.sync)
 	mux.HandleFunc("GET /peer/v1/dirty", s.dirty)
+	mux.HandleFunc("POST /peer/v1/uploaded", s.uploaded)
 	mux.HandleFunc("GET "+streamPath, s.stream)
 	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := auth.Verify(r); err != nil {

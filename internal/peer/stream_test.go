@@ -209,8 +209,9 @@ func (b *blocking) OpenPeer(ctx context.Context, bucket, key string, opts OpenOp
 	return &Object{Info: core.Info{Size: 2 * smallBody}, Body: &stalled{b.release}, Close: func() {}}, nil
 }
 
-func (b *blocking) StoreReplica(context.Context, *Object) error { return nil }
-func (b *blocking) LocalDirty(string, string) []core.Info       { return nil }
+func (b *blocking) StoreReplica(context.Context, *Object) error                     { return nil }
+func (b *blocking) Uploaded(context.Context, string, string, journal.Version) error { return nil }
+func (b *blocking) LocalDirty(string, string) []core.Info                           { return nil }
 
 type stalled struct{ release chan struct{} }
 
