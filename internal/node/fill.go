@@ -58,6 +58,8 @@ type fetchOpts struct {
 	hops int
 	// replicate: the copy is to be kept whatever NoCacheOnRead says.
 	replicate bool
+	// skip is a holder that just failed this read (see readHolder).
+	skip string
 }
 
 // errKeyChanged: fetch found the key cached or deleted since the caller,

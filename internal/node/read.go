@@ -1,17 +1,20 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
 	"github.com/objstore/objstore/internal/journal"
+	"github.com/objstore/objstore/internal/peer"
 )
 
 // GetOptions qualifies a read.
@@ -85,12 +88,66 @@ func (n *Node) get(ctx context.Context, bucket, key string, opts GetOptions, hop
 			return obj, nil
 		}
 	}
-	obj, err := n.fetch(ctx, bucket, key, o, fetchOpts{hops: hops})
+	fo := fetchOpts{hops: hops}
+	if o != nil && !o.hasBody() && o.e.State != index.Deleted && o.e.Size <= smallBody && !n.keepsPeerCopies(o.e.Level) {
+		obj, tried := n.readHolder(ctx, o, hops)
+		if obj != nil {
+			n.stats.misses.Add(1)
+			return obj, nil
+		}
+		fo.skip = tried
+	}
+	obj, err := n.fetch(ctx, bucket, key, o, fo)
 	if errors.Is(err, errKeyChanged) {
 		return n.get(ctx, bucket, key, opts, hops) // look again: it is cached or deleted now
 	}
 	n.stats.misses.Add(1)
 	return obj, err
+}
+
+// holderBufs hold small bodies read from a holder, see readHolder.
+var holderBufs = sync.Pool{New: func() any { b := make([]byte, smallBody); return &b }}
+
+// readHolder reads o, a small object this node holds no copy of and will
+// keep none of, whole from its first live holder, in the request's own
+// goroutine: such a read needs no fill (nothing is written here, and the
+// holder reads its disk, not the backend), and a fill's hand-offs between
+// goroutines cost more than the read of 4 KiB itself. It returns nil and
+// the holder it tried when that holder fails or has another version; the
+// caller then fetches as usual, without that holder.
+func (n *Node) readHolder(ctx context.Context, o *object, hops int) (*Object, string) {
+	if n.cfg.Cluster == nil {
+		return nil, ""
+	}
+	holders := n.liveHolders(o)
+	if len(holders) == 0 {
+		return nil, ""
+	}
+	m := holders[0]
+	po, err := n.cfg.Peers.Open(ctx, m.PeerAddr, o.e.Bucket, o.e.Key, peer.OpenOptions{Hops: hops})
+	if err == nil && (po.Ver != o.e.Ver || po.Info.Size != o.e.Size) {
+		po.Close()
+		err = fmt.Errorf("peer %s holds version %v of %d bytes, not %v", m.ID, po.Ver, po.Info.Size, o.e.Ver)
+	}
+	if err != nil {
+		n.stats.peerReadFailed.Add(1)
+		n.log.Debug("read from holder failed", "peer", m.ID, "bucket", o.e.Bucket, "key", o.e.Key, "err", err)
+		return nil, m.ID
+	}
+	bp := holderBufs.Get().(*[]byte)
+	buf := (*bp)[:po.Info.Size]
+	_, err = io.ReadFull(po.Body, buf)
+	po.Close()
+	if err != nil {
+		holderBufs.Put(bp)
+		n.stats.peerReadFailed.Add(1)
+		n.log.Debug("read from holder failed", "peer", m.ID, "bucket", o.e.Bucket, "key", o.e.Key, "err", err)
+		return nil, m.ID
+	}
+	n.stats.peerReadOK.Add(1)
+	info := po.Info
+	info.Bucket, info.Key = o.e.Bucket, o.e.Key
+	return &Object{Info: info, Source: FromPeer, Content: bytes.NewReader(buf), close: func() { holderBufs.Put(bp) }, ver: po.Ver}, ""
 }
 
 // openLocal opens o's body, or returns nil if it is gone from disk (which

@@ -54,6 +54,9 @@ func (b peerBody) Close() error { b.close(); return nil }
 func (n *Node) openSource(ctx context.Context, bucket, key string, prev *object, opts fetchOpts) (*source, error) {
 	if opts.ifNoneMatch == "" && n.cfg.Cluster != nil {
 		for _, m := range n.liveHolders(prev) {
+			if m.ID == opts.skip {
+				continue
+			}
 			o, err := n.cfg.Peers.Open(ctx, m.PeerAddr, bucket, key, peer.OpenOptions{Hops: opts.hops})
 			if err == nil && o.Ver != prev.e.Ver {
 				o.Close()
@@ -105,6 +108,12 @@ func (n *Node) openSource(ctx context.Context, bucket, key string, prev *object,
 // object, which stays on the node that took it.
 func (n *Node) keepPeerCopy(o *peer.Object, opts fetchOpts) bool {
 	return o.Info.Level >= core.LevelBackend && (opts.replicate || !n.cfg.NoCacheOnRead)
+}
+
+// keepsPeerCopies says whether a client's read of an object of level lvl
+// from a peer leaves a copy here.
+func (n *Node) keepsPeerCopies(lvl core.Level) bool {
+	return lvl >= core.LevelBackend && !n.cfg.NoCacheOnRead
 }
 
 // ownerSource is the source of a body the key's owner served.
