@@ -199,10 +199,12 @@ func (tn *testNode) read(t *testing.T, key string, opts GetOptions) ([]byte, *Ob
 	return b, obj, err
 }
 
-// eventually waits up to 10s for cond.
+// eventually waits for cond, up to a deadline generous enough for the race
+// detector on a loaded 2-core machine; a passing test waits only as long as
+// cond takes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
