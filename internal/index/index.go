@@ -26,6 +26,9 @@ var (
 	bktVector  = []byte("vector") // origin → big-endian highest seq
 	bktFloor   = []byte("floor")  // origin → big-endian highest seq of a compacted tombstone
 	keyNodeID  = []byte("node-id")
+
+	keyApplied  = []byte("log-applied") // LSN of the last log record in bbolt
+	keyQueueSeq = []byte("queue-seq")   // highest queue Seq given
 )
 
 // ErrClosed is returned by operations on a closed DB.
@@ -51,6 +54,26 @@ type DB struct {
 	vecMu  sync.Mutex
 	vector journal.Vector // committed, as in bktVector
 	floor  journal.Vector // committed, as in bktFloor
+
+	// The committer's own: the log, the next record's LSN, the last
+	// queue Seq given, the encoding buffer, and the error of a failed
+	// log write, after which every commit fails: the record may be on
+	// disk in part or whole, and none may follow it.
+	wal     *wal
+	nextLSN uint64
+	qseq    uint64
+	buf     []byte
+	failed  error
+
+	// Records committed to the log and not yet to bbolt, oldest first;
+	// the applier takes them from the front (see scan).
+	pmu        sync.Mutex
+	recs       []*record
+	pendingOps int
+	flushMu    sync.Mutex // one flush at a time
+	kick       chan struct{}
+	applyStop  chan struct{}
+	awg        sync.WaitGroup
 }
 
 type request struct {
@@ -66,6 +89,11 @@ type Options struct {
 	// for the whole group instead of an fsync per file. It must be safe to
 	// call from the committer goroutine.
 	SyncBodies func() error
+	// RestoreBody, when set, is called by Open for each body a batch
+	// carried (Batch.Body) in a log record bbolt did not hold yet: it is
+	// to write data as the body file name, which a crash may have lost.
+	// SyncBodies follows.
+	RestoreBody func(name string, data []byte) error
 }
 
 // Open opens or creates the index file at path.
@@ -93,13 +121,20 @@ func Open(path string, opts Options) (*DB, error) {
 		b.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
-	db := &DB{bolt: b, opts: opts, reqs: make(chan *request, 1024), closed: make(chan struct{})}
+	db := &DB{bolt: b, opts: opts, reqs: make(chan *request, 1024), closed: make(chan struct{}),
+		kick: make(chan struct{}, 1), applyStop: make(chan struct{})}
+	if err := db.replay(path + ".log"); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("open index %s: %w", path, err)
+	}
 	if err := db.loadVectors(); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("open index %s: %w", path, err)
 	}
 	db.wg.Add(1)
 	go db.committer()
+	db.awg.Add(1)
+	go db.applier()
 	return db, nil
 }
 
@@ -112,16 +147,45 @@ func (db *DB) Close() error {
 		db.closing.Unlock()
 		close(db.closed)
 		db.wg.Wait()
-		err = db.bolt.Close()
+		close(db.applyStop)
+		db.awg.Wait()
+		err = db.flush()
+		if err == nil {
+			err = db.wal.reset()
+		} else {
+			db.wal.close() // Open replays what bbolt lacks
+		}
+		if cerr := db.bolt.Close(); err == nil {
+			err = cerr
+		}
 	})
 	return err
 }
 
 // NodeID returns this node's ID, creating it (a ULID) on first use.
-func (db *DB) NodeID() (string, error) {
+func (db *DB) NodeID() (string, error) { return nodeID(db.bolt) }
+
+// ReadNodeID is NodeID of the index at path, without opening it for
+// commits: its log is left for Open to replay.
+func ReadNodeID(path string) (string, error) {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return "", fmt.Errorf("open index %s: %w", path, err)
+	}
+	id, err := nodeID(b)
+	if cerr := b.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close index %s: %w", path, cerr)
+	}
+	return id, err
+}
+
+func nodeID(db *bolt.DB) (string, error) {
 	var id string
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktMeta)
+	err := db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bktMeta)
+		if err != nil {
+			return err
+		}
 		if v := b.Get(keyNodeID); v != nil {
 			id = string(v)
 			return nil
@@ -146,6 +210,12 @@ type Batch struct {
 	forget     []eventRef
 	advance    []eventRef
 	floor      []eventRef
+	bodies     []body
+}
+
+type body struct {
+	name string
+	data []byte
 }
 
 type eventRef struct {
@@ -208,14 +278,21 @@ func (b *Batch) Dequeue(seq uint64) { b.dequeue = append(b.dequeue, seq) }
 // SyncBodies asks that Options.SyncBodies run before b is committed.
 func (b *Batch) SyncBodies() { b.syncBodies = true }
 
+// Body makes data, the bytes of the body file name (placed, not synced),
+// durable with b: the log record carries them until the applier has
+// synced the files, and Open restores them after a crash (see
+// Options.RestoreBody). For small bodies: it saves the batch a
+// SyncBodies. Body keeps data.
+func (b *Batch) Body(name string, data []byte) { b.bodies = append(b.bodies, body{name, data}) }
+
 // Len is the number of operations in b.
 func (b *Batch) Len() int {
 	return len(b.puts) + len(b.deletes) + len(b.enqueue) + len(b.dequeue) +
-		len(b.events) + len(b.forget) + len(b.advance) + len(b.floor)
+		len(b.events) + len(b.forget) + len(b.advance) + len(b.floor) + len(b.bodies)
 }
 
-// Commit applies b durably. Concurrent Commits share one transaction and
-// one fsync (group commit). Operations apply in order puts, deletes,
+// Commit applies b durably. Concurrent Commits share one log record and
+// one fdatasync (group commit). Operations apply in order puts, deletes,
 // dequeues, enqueues, then journal events, forgets, advances and floors.
 func (db *DB) Commit(ctx context.Context, b *Batch) error {
 	if b.Len() == 0 {
@@ -274,8 +351,8 @@ func (db *DB) committer() {
 }
 
 func (db *DB) apply(group []*request) {
-	var err error
-	if db.opts.SyncBodies != nil && slices.ContainsFunc(group, func(r *request) bool { return r.b.syncBodies }) {
+	err := db.failed
+	if err == nil && db.opts.SyncBodies != nil && slices.ContainsFunc(group, func(r *request) bool { return r.b.syncBodies }) {
 		err = db.opts.SyncBodies()
 	}
 	if err == nil {
@@ -289,78 +366,305 @@ func (db *DB) apply(group []*request) {
 	}
 }
 
+// commit writes the group as one log record and hands it to the applier.
 func (db *DB) commit(group []*request) error {
 	db.vecMu.Lock()
 	vec, floor := db.vector.Clone(), db.floor.Clone()
 	db.vecMu.Unlock()
+	rec := &record{lsn: db.nextLSN}
+	qseq := db.qseq
 	var assigned []*journal.Event
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		objs, q := tx.Bucket(bktObjects), tx.Bucket(bktQueue)
-		for _, r := range group {
-			// The journal first: entries may name its new events' Seqs.
-			if err := applyJournal(tx, r.b, vec, floor, &assigned); err != nil {
-				return err
-			}
-			if err := applyBatch(objs, q, r.b); err != nil {
-				return err
-			}
+	var items []*Item
+	raised := map[string]bool{}
+	for _, r := range group {
+		// The journal first: entries may name its new events' Seqs.
+		if err := journalOps(rec, r.b, vec, floor, raised, &assigned); err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
+		if err := batchOps(rec, r.b, &qseq, &items); err != nil {
+			return err
+		}
+	}
+	for o := range raised {
+		rec.ops = append(rec.ops, op{kind: bVector, key: []byte(o), val: binary.BigEndian.AppendUint64(nil, vec[o])})
+	}
+	for o, seq := range floor {
+		if seq > db.floor[o] {
+			rec.ops = append(rec.ops, op{kind: bFloor, key: []byte(o), val: binary.BigEndian.AppendUint64(nil, seq)})
+		}
+	}
+	if qseq != db.qseq {
+		rec.ops = append(rec.ops, op{kind: bMeta, key: keyQueueSeq, val: binary.BigEndian.AppendUint64(nil, qseq)})
+	}
+	db.buf = rec.appendTo(db.buf[:0])
+	if cap(db.buf) > 16<<20 {
+		defer func() { db.buf = nil }()
+	}
+	if err := db.wal.append(rec.lsn, db.buf); err != nil {
+		// Not durable, perhaps half written: no later record may follow
+		// it, or a restart would apply it (see DB.failed).
 		for _, e := range assigned {
-			e.Seq = Pending // not committed: numbered afresh if committed again
+			e.Seq = Pending
 		}
+		for _, it := range items {
+			it.Seq = 0
+		}
+		db.failed = fmt.Errorf("%w (the index refuses writes until the node restarts)", err)
 		return err
 	}
+	db.nextLSN++
+	db.qseq = qseq
+	// The applier needs no body: the files hold them.
+	kept := rec.ops[:0]
+	for _, o := range rec.ops {
+		if o.kind != opBody {
+			kept = append(kept, o)
+		}
+	}
+	clear(rec.ops[len(kept):])
+	rec.ops = kept
+	db.pmu.Lock()
+	db.recs = append(db.recs, rec)
+	db.pendingOps += len(rec.ops)
+	db.pmu.Unlock()
+	// Only now that reads find the events: a reader that sees the vector
+	// cover an event must find it (see the peers' Delta).
 	db.vecMu.Lock()
 	db.vector, db.floor = vec, floor
 	db.vecMu.Unlock()
+	select {
+	case db.kick <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
-func applyJournal(tx *bolt.Tx, b *Batch, vec, floor journal.Vector, assigned *[]*journal.Event) error {
-	if len(b.events)+len(b.forget)+len(b.advance)+len(b.floor) == 0 {
-		return nil
-	}
-	evs, vb, fb := tx.Bucket(bktEvents), tx.Bucket(bktVector), tx.Bucket(bktFloor)
-	raise := func(v journal.Vector, bkt *bolt.Bucket, origin string, seq uint64) error {
-		if seq <= v[origin] {
-			return nil
+func journalOps(rec *record, b *Batch, vec, floor journal.Vector, raised map[string]bool, assigned *[]*journal.Event) error {
+	raise := func(origin string, seq uint64) {
+		if seq > vec[origin] {
+			vec[origin] = seq
+			raised[origin] = true
 		}
-		v[origin] = seq
-		return bkt.Put([]byte(origin), binary.BigEndian.AppendUint64(nil, seq))
 	}
 	for _, e := range b.events {
 		if e.Seq == Pending {
 			e.Seq = vec[e.Origin] + 1
 			*assigned = append(*assigned, e)
 		}
-		// bbolt keeps the value until the transaction ends: one buffer
-		// per event.
-		if err := evs.Put(eventKey(e.Origin, e.Seq), journal.AppendBody(nil, e)); err != nil {
-			return err
-		}
-		if err := raise(vec, vb, e.Origin, e.Seq); err != nil {
-			return err
-		}
+		rec.ops = append(rec.ops, op{kind: bEvents, key: eventKey(e.Origin, e.Seq), val: journal.AppendBody(nil, e)})
+		raise(e.Origin, e.Seq)
 	}
 	for _, f := range b.forget {
-		if err := evs.Delete(eventKey(f.origin, f.seq)); err != nil {
-			return err
-		}
+		rec.ops = append(rec.ops, op{kind: bEvents | opDelete, key: eventKey(f.origin, f.seq)})
 	}
 	for _, a := range b.advance {
-		if err := raise(vec, vb, a.origin, a.seq); err != nil {
-			return err
-		}
+		raise(a.origin, a.seq)
 	}
 	for _, f := range b.floor {
-		if err := raise(floor, fb, f.origin, f.seq); err != nil {
-			return err
+		if f.seq > floor[f.origin] {
+			floor[f.origin] = f.seq
 		}
 	}
 	return nil
+}
+
+func batchOps(rec *record, b *Batch, qseq *uint64, items *[]*Item) error {
+	for i := range b.puts {
+		b.NumberEntry(&b.puts[i])
+		v, err := json.Marshal(&b.puts[i])
+		if err != nil {
+			return err
+		}
+		rec.ops = append(rec.ops, op{kind: bObjects, key: entryKey(b.puts[i].Bucket, b.puts[i].Key), val: v})
+	}
+	for _, d := range b.deletes {
+		rec.ops = append(rec.ops, op{kind: bObjects | opDelete, key: entryKey(d[0], d[1])})
+	}
+	for _, seq := range b.dequeue {
+		rec.ops = append(rec.ops, op{kind: bQueue | opDelete, key: seqKey(seq)})
+	}
+	for _, it := range b.enqueue {
+		*qseq++
+		it.Seq = *qseq
+		*items = append(*items, it)
+		v, err := json.Marshal(it)
+		if err != nil {
+			return err
+		}
+		rec.ops = append(rec.ops, op{kind: bQueue, key: seqKey(it.Seq), val: v})
+	}
+	for _, bd := range b.bodies {
+		rec.ops = append(rec.ops, op{kind: opBody, key: []byte(bd.name), val: bd.data})
+		rec.bodies = true
+	}
+	return nil
+}
+
+// applier copies committed records into bbolt, many per transaction: at
+// most applyDelay after the first of them, or at once when applyOps
+// operations wait.
+func (db *DB) applier() {
+	defer db.awg.Done()
+	for {
+		select {
+		case <-db.kick:
+		case <-db.applyStop:
+			return
+		}
+		t := time.NewTimer(applyDelay)
+	wait:
+		for {
+			db.pmu.Lock()
+			n := db.pendingOps
+			db.pmu.Unlock()
+			if n >= applyOps {
+				break
+			}
+			select {
+			case <-t.C:
+				break wait
+			case <-db.kick:
+			case <-db.applyStop:
+				break wait
+			}
+		}
+		t.Stop()
+		if err := db.flush(); err != nil {
+			// The records stay in the log and in memory: try again.
+			select {
+			case db.kick <- struct{}{}:
+			default:
+			}
+			select {
+			case <-time.After(time.Second):
+			case <-db.applyStop:
+				return
+			}
+		}
+	}
+}
+
+// applyDelay and applyOps pace the applier: each of its transactions
+// costs two fdatasyncs and, when bodies came with the records, a syncfs,
+// whatever their number of operations.
+const (
+	applyDelay = 200 * time.Millisecond
+	applyOps   = 32 << 10
+)
+
+// flush applies every pending record to bbolt and removes the log
+// segments it no longer needs.
+func (db *DB) flush() error {
+	db.flushMu.Lock()
+	defer db.flushMu.Unlock()
+	db.pmu.Lock()
+	recs := db.recs
+	db.pmu.Unlock()
+	if len(recs) == 0 {
+		return nil
+	}
+	if db.opts.SyncBodies != nil && slices.ContainsFunc(recs, func(r *record) bool { return r.bodies }) {
+		// The records' bodies were placed without a sync: make them
+		// durable before entries naming them are, as the log stops
+		// holding them.
+		if err := db.opts.SyncBodies(); err != nil {
+			return fmt.Errorf("apply index log: %w", err)
+		}
+	}
+	last := recs[len(recs)-1].lsn
+	if err := db.bolt.Update(func(tx *bolt.Tx) error { return applyRecords(tx, recs) }); err != nil {
+		return fmt.Errorf("apply index log: %w", err)
+	}
+	ops := 0
+	for _, r := range recs {
+		ops += len(r.ops)
+	}
+	db.pmu.Lock()
+	// A new slice: readers may hold the old one (see overlay).
+	db.recs = slices.Clone(db.recs[len(recs):])
+	db.pendingOps -= ops
+	db.pmu.Unlock()
+	return db.wal.drop(last)
+}
+
+// applyRecords applies recs to bbolt in order and records the last LSN.
+func applyRecords(tx *bolt.Tx, recs []*record) error {
+	bkts := make([]*bolt.Bucket, len(buckets))
+	for i, n := range buckets {
+		bkts[i] = tx.Bucket(n)
+	}
+	for _, r := range recs {
+		for _, o := range r.ops {
+			if o.kind == opBody {
+				continue
+			}
+			var err error
+			if b := bkts[o.kind&^opDelete]; o.kind&opDelete != 0 {
+				err = b.Delete(o.key)
+			} else {
+				err = b.Put(o.key, o.val)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return bkts[bMeta].Put(keyApplied, binary.BigEndian.AppendUint64(nil, recs[len(recs)-1].lsn))
+}
+
+// replay applies the log's records that bbolt lacks, restoring their
+// bodies first, then empties the log.
+func (db *DB) replay(dir string) error {
+	var applied uint64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bktMeta)
+		applied = u64(meta.Get(keyApplied))
+		db.qseq = max(u64(meta.Get(keyQueueSeq)), tx.Bucket(bktQueue).Sequence())
+		if k, _ := tx.Bucket(bktQueue).Cursor().Last(); k != nil {
+			db.qseq = max(db.qseq, u64(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w, recs, next, err := openWAL(dir, applied)
+	if err != nil {
+		return err
+	}
+	db.wal, db.nextLSN = w, next
+	if len(recs) > 0 {
+		bodies := false
+		for _, r := range recs {
+			for _, o := range r.ops {
+				if o.kind != opBody {
+					continue
+				}
+				bodies = true
+				if db.opts.RestoreBody != nil {
+					if err := db.opts.RestoreBody(string(o.key), o.val); err != nil {
+						return fmt.Errorf("replay index log: %w", err)
+					}
+				}
+			}
+		}
+		if bodies && db.opts.SyncBodies != nil {
+			if err := db.opts.SyncBodies(); err != nil {
+				return fmt.Errorf("replay index log: %w", err)
+			}
+		}
+		if err := db.bolt.Update(func(tx *bolt.Tx) error { return applyRecords(tx, recs) }); err != nil {
+			return fmt.Errorf("replay index log: %w", err)
+		}
+		err = db.bolt.View(func(tx *bolt.Tx) error {
+			db.qseq = max(db.qseq, u64(tx.Bucket(bktMeta).Get(keyQueueSeq)))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return w.reset()
 }
 
 func (db *DB) loadVectors() error {
@@ -382,6 +686,13 @@ func (db *DB) loadVectors() error {
 	})
 }
 
+func u64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
 // Vector returns the committed version vector: per origin, the highest
 // Seq stored or advanced to.
 func (db *DB) Vector() journal.Vector {
@@ -400,30 +711,40 @@ func (db *DB) Floor() journal.Vector {
 // Events calls fn for each stored event of origin with a Seq after after,
 // in Seq order, until fn returns false. The event passed is fn's to keep.
 func (db *DB) Events(origin string, after uint64, fn func(*journal.Event) bool) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktEvents).Cursor()
-		prefix := append([]byte(origin), 0)
-		for k, v := c.Seek(eventKey(origin, after+1)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = c.Next() {
-			e := &journal.Event{Origin: origin, Seq: binary.BigEndian.Uint64(k[len(prefix):])}
-			if err := journal.DecodeBody(v, e); err != nil {
-				return fmt.Errorf("event %s/%d: %w", origin, e.Seq, err)
-			}
-			if !fn(e) {
-				return nil
-			}
+	prefix := append([]byte(origin), 0)
+	return db.scan(bEvents, eventKey(origin, after+1), prefix, func(k, v []byte) (bool, error) {
+		if len(k) != len(prefix)+8 {
+			return true, nil
 		}
-		return nil
+		e := &journal.Event{Origin: origin, Seq: binary.BigEndian.Uint64(k[len(prefix):])}
+		if err := journal.DecodeBody(v, e); err != nil {
+			return false, fmt.Errorf("event %s/%d: %w", origin, e.Seq, err)
+		}
+		return fn(e), nil
 	})
 }
 
-// EventCount is the number of stored events.
+// EventCount is the number of stored events (those of records not yet in
+// bbolt counted as new ones).
 func (db *DB) EventCount() int {
 	var n int
 	db.bolt.View(func(tx *bolt.Tx) error {
 		n = tx.Bucket(bktEvents).Stats().KeyN
 		return nil
 	})
-	return n
+	db.pmu.Lock()
+	for _, r := range db.recs {
+		for _, o := range r.ops {
+			switch o.kind {
+			case bEvents:
+				n++
+			case bEvents | opDelete:
+				n--
+			}
+		}
+	}
+	db.pmu.Unlock()
+	return max(n, 0)
 }
 
 func eventKey(origin string, seq uint64) []byte {
@@ -433,54 +754,14 @@ func eventKey(origin string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-func applyBatch(objs, q *bolt.Bucket, b *Batch) error {
-	for i := range b.puts {
-		b.NumberEntry(&b.puts[i])
-		v, err := json.Marshal(&b.puts[i])
-		if err != nil {
-			return err
-		}
-		if err := objs.Put(entryKey(b.puts[i].Bucket, b.puts[i].Key), v); err != nil {
-			return err
-		}
-	}
-	for _, d := range b.deletes {
-		if err := objs.Delete(entryKey(d[0], d[1])); err != nil {
-			return err
-		}
-	}
-	for _, seq := range b.dequeue {
-		if err := q.Delete(seqKey(seq)); err != nil {
-			return err
-		}
-	}
-	for _, it := range b.enqueue {
-		seq, err := q.NextSequence()
-		if err != nil {
-			return err
-		}
-		it.Seq = seq
-		v, err := json.Marshal(it)
-		if err != nil {
-			return err
-		}
-		if err := q.Put(seqKey(seq), v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Entries calls fn for every entry, in key order.
 func (db *DB) Entries(fn func(Entry) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bktObjects).ForEach(func(k, v []byte) error {
-			var e Entry
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("index entry %q: %w", k, err)
-			}
-			return fn(e)
-		})
+	return db.scan(bObjects, nil, nil, func(k, v []byte) (bool, error) {
+		var e Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return false, fmt.Errorf("index entry %q: %w", k, err)
+		}
+		return true, fn(e)
 	})
 }
 
@@ -489,19 +770,90 @@ func (db *DB) Queue(fn func(Item) bool) error { return db.QueueFrom(0, fn) }
 
 // QueueFrom is Queue starting at the first item with Seq >= seq.
 func (db *DB) QueueFrom(seq uint64, fn func(Item) bool) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktQueue).Cursor()
-		for k, v := c.Seek(seqKey(seq)); k != nil; k, v = c.Next() {
-			var it Item
-			if err := json.Unmarshal(v, &it); err != nil {
-				return fmt.Errorf("queue item %x: %w", k, err)
+	return db.scan(bQueue, seqKey(seq), nil, func(k, v []byte) (bool, error) {
+		var it Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return false, fmt.Errorf("queue item %x: %w", k, err)
+		}
+		return fn(it), nil
+	})
+}
+
+// scan calls fn, in key order from the key from on, for the keys with
+// prefix of bucket bkt as committed: bbolt's, overlaid with the records
+// the applier has not copied yet. It stops when fn returns false or an
+// error. Values are valid only during the call.
+func (db *DB) scan(bkt byte, from, prefix []byte, fn func(k, v []byte) (bool, error)) error {
+	// The records and the transaction are taken together: the applier
+	// drops records only once a transaction holding them committed, so
+	// what the overlay lacks, the transaction has.
+	db.pmu.Lock()
+	recs := db.recs
+	tx, err := db.bolt.Begin(false)
+	db.pmu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ov := overlay(recs, bkt, from, prefix)
+	c := tx.Bucket(buckets[bkt]).Cursor()
+	var k, v []byte
+	if from == nil {
+		k, v = c.First()
+	} else {
+		k, v = c.Seek(from)
+	}
+	for i := 0; ; {
+		if k != nil && !bytes.HasPrefix(k, prefix) {
+			k = nil
+		}
+		var ok bool
+		switch {
+		case k == nil && i == len(ov):
+			return nil
+		case i < len(ov) && (k == nil || bytes.Compare(ov[i].key, k) <= 0):
+			if k != nil && bytes.Equal(ov[i].key, k) {
+				k, v = c.Next()
 			}
-			if !fn(it) {
-				return nil
+			o := ov[i]
+			i++
+			if o.kind&opDelete != 0 {
+				continue
+			}
+			ok, err = fn(o.key, o.val)
+		default:
+			ok, err = fn(k, v)
+			k, v = c.Next()
+		}
+		if err != nil || !ok {
+			return err
+		}
+	}
+}
+
+// overlay is the last op of recs for each key of bucket bkt from from on
+// with prefix, in key order.
+func overlay(recs []*record, bkt byte, from, prefix []byte) []op {
+	var ov []op
+	for _, r := range recs {
+		for _, o := range r.ops {
+			if o.kind&^opDelete == bkt && o.kind != opBody && bytes.Compare(o.key, from) >= 0 && bytes.HasPrefix(o.key, prefix) {
+				ov = append(ov, o)
 			}
 		}
+	}
+	if len(ov) == 0 {
 		return nil
-	})
+	}
+	slices.SortStableFunc(ov, func(a, b op) int { return bytes.Compare(a.key, b.key) })
+	out := ov[:0]
+	for i, o := range ov {
+		if i+1 < len(ov) && bytes.Equal(ov[i+1].key, o.key) {
+			continue // a later op of the same key wins
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 func entryKey(bucket, key string) []byte {

@@ -108,7 +108,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open node: %w", err)
 	}
-	db, err := index.Open(filepath.Join(cfg.DataDir, "index.db"), index.Options{SyncBodies: st.Sync})
+	db, err := index.Open(filepath.Join(cfg.DataDir, "index.db"), index.Options{SyncBodies: st.Sync, RestoreBody: st.Restore})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("open node: %w", err)
@@ -355,10 +355,5 @@ func ReadID(dataDir string) (string, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return "", fmt.Errorf("node id: %w", err)
 	}
-	db, err := index.Open(filepath.Join(dataDir, "index.db"), index.Options{})
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	return db.NodeID()
+	return index.ReadNodeID(filepath.Join(dataDir, "index.db"))
 }

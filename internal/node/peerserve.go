@@ -111,7 +111,9 @@ func (n *Node) StoreReplica(ctx context.Context, o *peer.Object) error {
 	e := index.Entry{Info: v.Info, Gen: gen, State: index.Clean, Atime: now, Validated: now}
 	e.SetView(&v)
 	var b index.Batch
-	b.SyncBodies()
+	if err := withBody(&b, tmp, info.Bucket, info.Key, gen); err != nil {
+		return fmt.Errorf("replica %q: %w", info.Key, err)
+	}
 	forgetUnneeded(&b, prev, &v)
 	if o.Dirty {
 		e.State = index.Dirty

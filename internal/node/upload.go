@@ -372,9 +372,11 @@ func (n *Node) tellUploaded(o *object) {
 	if len(holders) == 0 {
 		return
 	}
-	n.wg.Add(1)
+	// Counted with the uploader's workers, one of which calls this: an
+	// Add to n.wg could race Close's Wait, which precedes the uploader's.
+	n.up.wg.Add(1)
 	go func() {
-		defer n.wg.Done()
+		defer n.up.wg.Done()
 		for _, m := range holders {
 			if err := n.cfg.Peers.Uploaded(n.ctx, m.PeerAddr, o.e.Bucket, o.e.Key, o.e.Ver); err != nil && n.ctx.Err() == nil {
 				n.log.Debug("tell a replica its object is uploaded", "peer", m.ID, "bucket", o.e.Bucket, "key", o.e.Key, "err", err)

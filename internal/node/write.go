@@ -13,6 +13,7 @@ import (
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
 	"github.com/objstore/objstore/internal/journal"
+	"github.com/objstore/objstore/internal/store"
 )
 
 // Put stores an object: body holds size bytes, or an unknown number when
@@ -102,8 +103,8 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 	info.ModTime = time.Now().UTC().Truncate(time.Millisecond)
 
 	gen := newGen()
-	// The body becomes durable with the index commit below (SyncBodies):
-	// one filesystem sync per group of concurrent PUTs.
+	// The body becomes durable with the index commit below (see
+	// withBody).
 	if err := tmp.Place(info.Bucket, info.Key, gen); err != nil {
 		return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
 	}
@@ -135,7 +136,9 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 	}
 
 	var b index.Batch
-	b.SyncBodies()
+	if err := withBody(&b, tmp, info.Bucket, info.Key, gen); err != nil {
+		return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
+	}
 	var item *index.Item
 	if upload && n.cfg.WriteMode == WriteBack {
 		e.State = index.Dirty
@@ -163,6 +166,29 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 		}
 	}
 	return info, nil
+}
+
+// logBody is the size up to which a new body travels in the index's log
+// (index.Batch.Body): one sequential write and fdatasync for a whole group
+// of PUTs, where syncing the bodies' files (index.Batch.SyncBodies) costs
+// a syncfs per group. Measured on a 2-core VM's ext4, 32 writers of 4 KiB:
+// the group's log record (18 PUTs, 90 KiB) synced in 0.25 ms, a syncfs
+// after the group's files in 1–6 ms. Larger bodies are written once only.
+const logBody = 64 << 10
+
+// withBody makes tmp, placed as the body of (bucket, key, gen), durable
+// with b.
+func withBody(b *index.Batch, tmp *store.Temp, bucket, key, gen string) error {
+	if tmp.Size() > logBody {
+		b.SyncBodies()
+		return nil
+	}
+	data := make([]byte, tmp.Size())
+	if _, err := tmp.File().ReadAt(data, 0); err != nil && !(errors.Is(err, io.EOF) && len(data) == 0) {
+		return fmt.Errorf("read back body: %w", err)
+	}
+	b.Body(store.Name(bucket, key, gen), data)
+	return nil
 }
 
 // Delete removes an object from the cache and the backend and records a
