@@ -1,7 +1,10 @@
 package index
 
 import (
+	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/objstore/objstore/internal/core"
@@ -39,6 +42,10 @@ func (s State) String() string {
 
 // Entry is the index record of one object.
 type Entry struct {
+	// Pack, when set, says that the body is not a file but bytes in the
+	// index's log (see Batch.Body and DB.OpenBody). First, so that Commit
+	// finds it at a fixed place in the encoded entry.
+	Pack Loc `json:",omitzero"`
 	core.Info
 	// Gen names the body file generation (see store.Name); empty when no
 	// body is held.
@@ -84,6 +91,47 @@ func (e *Entry) Number(origin string, seq uint64) {
 // the caller, with the state).
 func (e *Entry) SetView(v *journal.View) {
 	e.Ver, e.Made, e.Holdings = v.Ver, v.Made, v.Holdings
+}
+
+// Loc is where a body lies in the index's log: the segment (named by its
+// first record's LSN) and the offset of the body's first byte.
+type Loc struct {
+	Seg uint64
+	Off int64
+}
+
+// PendingLoc, as an Entry's Pack, names the body the same Batch carries
+// for the entry's bucket, key and generation: Commit writes its Loc.
+var PendingLoc = Loc{Seg: math.MaxUint64}
+
+// IsZero reports whether l names no place.
+func (l Loc) IsZero() bool { return l == Loc{} }
+
+// locJSON is the length of a Loc's JSON: fixed, so that Commit can write
+// it in place of PendingLoc in an encoded entry.
+const locJSON = 2 + 32
+
+// MarshalJSON encodes l as a string of 32 hex digits.
+func (l Loc) MarshalJSON() ([]byte, error) { return l.appendJSON(make([]byte, 0, locJSON)), nil }
+
+func (l Loc) appendJSON(b []byte) []byte {
+	b = append(b, '"')
+	b = fmt.Appendf(b, "%016x%016x", l.Seg, uint64(l.Off))
+	return append(b, '"')
+}
+
+// UnmarshalJSON decodes MarshalJSON's form.
+func (l *Loc) UnmarshalJSON(b []byte) error {
+	if len(b) != locJSON || b[0] != '"' || b[locJSON-1] != '"' {
+		return fmt.Errorf("body location %s: want 32 hex digits", b)
+	}
+	seg, err1 := strconv.ParseUint(string(b[1:17]), 16, 64)
+	off, err2 := strconv.ParseUint(string(b[17:33]), 16, 63)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("body location %s: want 32 hex digits", b)
+	}
+	l.Seg, l.Off = seg, int64(off)
+	return nil
 }
 
 // Op is an upload-queue operation.

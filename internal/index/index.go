@@ -2,11 +2,13 @@ package index
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sync"
@@ -89,11 +91,8 @@ type Options struct {
 	// for the whole group instead of an fsync per file. It must be safe to
 	// call from the committer goroutine.
 	SyncBodies func() error
-	// RestoreBody, when set, is called by Open for each body a batch
-	// carried (Batch.Body) in a log record bbolt did not hold yet: it is
-	// to write data as the body file name, which a crash may have lost.
-	// SyncBodies follows.
-	RestoreBody func(name string, data []byte) error
+	// SegmentSize is the size of the log's segments; 0 means 64 MiB.
+	SegmentSize int64
 }
 
 // Open opens or creates the index file at path.
@@ -149,12 +148,8 @@ func (db *DB) Close() error {
 		db.wg.Wait()
 		close(db.applyStop)
 		db.awg.Wait()
-		err = db.flush()
-		if err == nil {
-			err = db.wal.reset()
-		} else {
-			db.wal.close() // Open replays what bbolt lacks
-		}
+		err = db.flush() // else Open replays what bbolt lacks
+		db.wal.close()
 		if cerr := db.bolt.Close(); err == nil {
 			err = cerr
 		}
@@ -214,8 +209,9 @@ type Batch struct {
 }
 
 type body struct {
-	name string
-	data []byte
+	bucket, key, gen string
+	data             []byte
+	loc              Loc // set by Commit
 }
 
 type eventRef struct {
@@ -236,14 +232,25 @@ const Pending uint64 = math.MaxUint64
 func (b *Batch) Append(e *journal.Event) { b.events = append(b.events, e) }
 
 // NumberEntry gives e's Pending refs the Seq that b's event of e's key
-// got in Commit (see Entry.Made). Commit does it for the entries of b; a
-// caller does it, after Commit, for its own copies of them.
+// got in Commit (see Entry.Made), and a PendingLoc Pack the Loc of b's
+// body of e. Commit does it for the entries of b; a caller does it, after
+// Commit, for its own copies of them.
 func (b *Batch) NumberEntry(e *Entry) {
 	for _, ev := range b.events {
 		if ev.Bucket == e.Bucket && ev.Key == e.Key {
 			e.Number(ev.Origin, ev.Seq)
 		}
 	}
+	if e.Pack == PendingLoc {
+		if i := b.body(e); i >= 0 && !b.bodies[i].loc.IsZero() {
+			e.Pack = b.bodies[i].loc
+		}
+	}
+}
+
+// body is the index in b.bodies of e's body, or -1.
+func (b *Batch) body(e *Entry) int {
+	return slices.IndexFunc(b.bodies, func(bd body) bool { return bd.bucket == e.Bucket && bd.key == e.Key && bd.gen == e.Gen })
 }
 
 // Forget removes the stored event (origin, seq), compacted away.
@@ -278,12 +285,14 @@ func (b *Batch) Dequeue(seq uint64) { b.dequeue = append(b.dequeue, seq) }
 // SyncBodies asks that Options.SyncBodies run before b is committed.
 func (b *Batch) SyncBodies() { b.syncBodies = true }
 
-// Body makes data, the bytes of the body file name (placed, not synced),
-// durable with b: the log record carries them until the applier has
-// synced the files, and Open restores them after a crash (see
-// Options.RestoreBody). For small bodies: it saves the batch a
-// SyncBodies. Body keeps data.
-func (b *Batch) Body(name string, data []byte) { b.bodies = append(b.bodies, body{name, data}) }
+// Body stores data as the body of generation gen of (bucket, key) in the
+// log, in place of a file: b must Put that entry with Pack PendingLoc,
+// and Commit gives it the body's Loc (see NumberEntry). The body is
+// durable with b, in one write and flush with the whole group, and
+// counts as held (see DB.Release). For small bodies. Body keeps data.
+func (b *Batch) Body(bucket, key, gen string, data []byte) {
+	b.bodies = append(b.bodies, body{bucket: bucket, key: key, gen: gen, data: data})
+}
 
 // Len is the number of operations in b.
 func (b *Batch) Len() int {
@@ -375,13 +384,14 @@ func (db *DB) commit(group []*request) error {
 	qseq := db.qseq
 	var assigned []*journal.Event
 	var items []*Item
+	var patches []patch
 	raised := map[string]bool{}
 	for _, r := range group {
 		// The journal first: entries may name its new events' Seqs.
 		if err := journalOps(rec, r.b, vec, floor, raised, &assigned); err != nil {
 			return err
 		}
-		if err := batchOps(rec, r.b, &qseq, &items); err != nil {
+		if err := batchOps(rec, r.b, &qseq, &items, &patches); err != nil {
 			return err
 		}
 	}
@@ -396,25 +406,48 @@ func (db *DB) commit(group []*request) error {
 	if qseq != db.qseq {
 		rec.ops = append(rec.ops, op{kind: bMeta, key: keyQueueSeq, val: binary.BigEndian.AppendUint64(nil, qseq)})
 	}
-	db.buf = rec.appendTo(db.buf[:0])
-	if cap(db.buf) > 16<<20 {
-		defer func() { db.buf = nil }()
-	}
-	if err := db.wal.append(rec.lsn, db.buf); err != nil {
-		// Not durable, perhaps half written: no later record may follow
-		// it, or a restart would apply it (see DB.failed).
+	undo := func() {
 		for _, e := range assigned {
 			e.Seq = Pending
 		}
 		for _, it := range items {
 			it.Seq = 0
 		}
+	}
+	// Where the record goes decides where its bodies are, which their
+	// entries name: the entries' Locs have a fixed length, so the record's
+	// does not depend on them.
+	offs, size := rec.layout()
+	seg, at, err := db.wal.reserve(rec.lsn, size)
+	if err != nil {
+		undo()
+		return err
+	}
+	for _, p := range patches {
+		loc := Loc{Seg: seg, Off: at + offs[p.body]}
+		copy(rec.ops[p.entry].val[len(`{"Pack":`):], loc.appendJSON(nil))
+		*p.loc = loc
+	}
+	db.buf = rec.appendTo(db.buf[:0])
+	if cap(db.buf) > 16<<20 {
+		defer func() { db.buf = nil }()
+	}
+	if err := db.wal.write(db.buf); err != nil {
+		// Not durable, perhaps half written: no later record may follow
+		// it, or a restart would apply it (see DB.failed).
+		undo()
+		for _, p := range patches {
+			*p.loc = Loc{}
+		}
 		db.failed = fmt.Errorf("%w (the index refuses writes until the node restarts)", err)
 		return err
 	}
+	for _, p := range patches {
+		db.wal.hold(*p.loc, int64(len(rec.ops[p.body].val)))
+	}
 	db.nextLSN++
 	db.qseq = qseq
-	// The applier needs no body: the files hold them.
+	// The applier needs no body.
 	kept := rec.ops[:0]
 	for _, o := range rec.ops {
 		if o.kind != opBody {
@@ -437,6 +470,12 @@ func (db *DB) commit(group []*request) error {
 	default:
 	}
 	return nil
+}
+
+// patch is an entry op whose Pack is its body op's Loc.
+type patch struct {
+	entry, body int // indexes in the record's ops
+	loc         *Loc
 }
 
 func journalOps(rec *record, b *Batch, vec, floor journal.Vector, raised map[string]bool, assigned *[]*journal.Event) error {
@@ -468,14 +507,26 @@ func journalOps(rec *record, b *Batch, vec, floor journal.Vector, raised map[str
 	return nil
 }
 
-func batchOps(rec *record, b *Batch, qseq *uint64, items *[]*Item) error {
+func batchOps(rec *record, b *Batch, qseq *uint64, items *[]*Item, patches *[]patch) error {
+	bodyOp := len(rec.ops)
+	for _, bd := range b.bodies {
+		rec.ops = append(rec.ops, op{kind: opBody, val: bd.data})
+	}
 	for i := range b.puts {
-		b.NumberEntry(&b.puts[i])
-		v, err := json.Marshal(&b.puts[i])
+		e := &b.puts[i]
+		b.NumberEntry(e)
+		v, err := json.Marshal(e)
 		if err != nil {
 			return err
 		}
-		rec.ops = append(rec.ops, op{kind: bObjects, key: entryKey(b.puts[i].Bucket, b.puts[i].Key), val: v})
+		if e.Pack == PendingLoc {
+			j := b.body(e)
+			if j < 0 || int64(len(b.bodies[j].data)) != e.Size || !bytes.HasPrefix(v, []byte(`{"Pack":"ffffffffffffffff`)) {
+				return fmt.Errorf("entry %q of a body in the log: no body of its size in its batch", e.Key)
+			}
+			*patches = append(*patches, patch{entry: len(rec.ops), body: bodyOp + j, loc: &b.bodies[j].loc})
+		}
+		rec.ops = append(rec.ops, op{kind: bObjects, key: entryKey(e.Bucket, e.Key), val: v})
 	}
 	for _, d := range b.deletes {
 		rec.ops = append(rec.ops, op{kind: bObjects | opDelete, key: entryKey(d[0], d[1])})
@@ -492,10 +543,6 @@ func batchOps(rec *record, b *Batch, qseq *uint64, items *[]*Item) error {
 			return err
 		}
 		rec.ops = append(rec.ops, op{kind: bQueue, key: seqKey(it.Seq), val: v})
-	}
-	for _, bd := range b.bodies {
-		rec.ops = append(rec.ops, op{kind: opBody, key: []byte(bd.name), val: bd.data})
-		rec.bodies = true
 	}
 	return nil
 }
@@ -545,8 +592,7 @@ func (db *DB) applier() {
 }
 
 // applyDelay and applyOps pace the applier: each of its transactions
-// costs two fdatasyncs and, when bodies came with the records, a syncfs,
-// whatever their number of operations.
+// costs two fdatasyncs, whatever its number of operations.
 const (
 	applyDelay = 200 * time.Millisecond
 	applyOps   = 32 << 10
@@ -563,14 +609,6 @@ func (db *DB) flush() error {
 	if len(recs) == 0 {
 		return nil
 	}
-	if db.opts.SyncBodies != nil && slices.ContainsFunc(recs, func(r *record) bool { return r.bodies }) {
-		// The records' bodies were placed without a sync: make them
-		// durable before entries naming them are, as the log stops
-		// holding them.
-		if err := db.opts.SyncBodies(); err != nil {
-			return fmt.Errorf("apply index log: %w", err)
-		}
-	}
 	last := recs[len(recs)-1].lsn
 	if err := db.bolt.Update(func(tx *bolt.Tx) error { return applyRecords(tx, recs) }); err != nil {
 		return fmt.Errorf("apply index log: %w", err)
@@ -584,7 +622,7 @@ func (db *DB) flush() error {
 	db.recs = slices.Clone(db.recs[len(recs):])
 	db.pendingOps -= ops
 	db.pmu.Unlock()
-	return db.wal.drop(last)
+	return db.wal.setApplied(last)
 }
 
 // applyRecords applies recs to bbolt in order and records the last LSN.
@@ -612,8 +650,7 @@ func applyRecords(tx *bolt.Tx, recs []*record) error {
 	return bkts[bMeta].Put(keyApplied, binary.BigEndian.AppendUint64(nil, recs[len(recs)-1].lsn))
 }
 
-// replay applies the log's records that bbolt lacks, restoring their
-// bodies first, then empties the log.
+// replay applies the log's records that bbolt lacks.
 func (db *DB) replay(dir string) error {
 	var applied uint64
 	err := db.bolt.View(func(tx *bolt.Tx) error {
@@ -633,38 +670,21 @@ func (db *DB) replay(dir string) error {
 		return err
 	}
 	db.wal, db.nextLSN = w, next
-	if len(recs) > 0 {
-		bodies := false
-		for _, r := range recs {
-			for _, o := range r.ops {
-				if o.kind != opBody {
-					continue
-				}
-				bodies = true
-				if db.opts.RestoreBody != nil {
-					if err := db.opts.RestoreBody(string(o.key), o.val); err != nil {
-						return fmt.Errorf("replay index log: %w", err)
-					}
-				}
-			}
-		}
-		if bodies && db.opts.SyncBodies != nil {
-			if err := db.opts.SyncBodies(); err != nil {
-				return fmt.Errorf("replay index log: %w", err)
-			}
-		}
-		if err := db.bolt.Update(func(tx *bolt.Tx) error { return applyRecords(tx, recs) }); err != nil {
-			return fmt.Errorf("replay index log: %w", err)
-		}
-		err = db.bolt.View(func(tx *bolt.Tx) error {
-			db.qseq = max(db.qseq, u64(tx.Bucket(bktMeta).Get(keyQueueSeq)))
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+	w.segSize = cmp.Or(db.opts.SegmentSize, segmentSize)
+	if len(recs) == 0 {
+		return nil
 	}
-	return w.reset()
+	if err := db.bolt.Update(func(tx *bolt.Tx) error { return applyRecords(tx, recs) }); err != nil {
+		return fmt.Errorf("replay index log: %w", err)
+	}
+	err = db.bolt.View(func(tx *bolt.Tx) error {
+		db.qseq = max(db.qseq, u64(tx.Bucket(bktMeta).Get(keyQueueSeq)))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return w.setApplied(recs[len(recs)-1].lsn)
 }
 
 func (db *DB) loadVectors() error {
@@ -866,3 +886,33 @@ func entryKey(bucket, key string) []byte {
 func seqKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(nil, seq)
 }
+
+// OpenBody returns the body of size bytes that the log holds at l (see
+// Batch.Body), and the func to call once done with it. A body whose
+// segment is gone returns an error wrapping fs.ErrNotExist.
+func (db *DB) OpenBody(l Loc, size int64) (*io.SectionReader, func(), error) {
+	return db.wal.open(l, size)
+}
+
+// Hold counts size bytes at l as held by an entry: a segment of the log
+// is removed once every record in it is in bbolt and no body in it is
+// held. A Commit holds the bodies it stores; Open holds none, so the
+// caller holds those its entries name and then calls Counted.
+func (db *DB) Hold(l Loc, size int64) error { return db.wal.hold(l, size) }
+
+// Release ends a Hold: the entry no longer names the body.
+func (db *DB) Release(l Loc, size int64) error { return db.wal.hold(l, -size) }
+
+// Counted says that every body entries name is held: from now on a
+// segment no body in which is held may go.
+func (db *DB) Counted() error {
+	db.wal.mu.Lock()
+	defer db.wal.mu.Unlock()
+	db.wal.counting = true
+	return db.wal.dropLocked()
+}
+
+// Sparse returns the segments of the log where held bodies fill less than
+// ratio of the bytes: moving those bodies (a new Commit of each with
+// Batch.Body, and the Release of the old Loc) frees the segment.
+func (db *DB) Sparse(ratio float64) []uint64 { return db.wal.sparse(ratio) }

@@ -2,7 +2,10 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -31,15 +34,6 @@ func crash(t *testing.T, db *DB) {
 	db.wal.close()
 	if err := db.bolt.Close(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-type restored map[string]string
-
-func (r restored) opts() Options {
-	return Options{
-		RestoreBody: func(name string, data []byte) error { r[name] = string(data); return nil },
-		SyncBodies:  func() error { r["synced"] = "yes"; return nil },
 	}
 }
 
@@ -91,17 +85,24 @@ func TestLogOverlayAndReplay(t *testing.T) {
 	nb.Gen = "g2"
 	b2.Put(nb)
 	b2.Delete("b", "c")
-	b2.Put(entry("d"))
 	b2.Dequeue(1)
 	b2.Enqueue(&Item{Op: OpPut, Bucket: "b", Key: "d"})
 	b2.Append(&journal.Event{Origin: "o", Seq: Pending, Time: 2, Kind: journal.Delete, Bucket: "b", Key: "c"})
 	b2.Append(&journal.Event{Origin: "o", Seq: Pending, Time: 3, Kind: journal.Delete, Bucket: "b", Key: "d"})
 	b2.Forget("o", 1)
-	b2.Body("body-d", []byte("bytes of d"))
+	nd := entry("d")
+	nd.Gen, nd.Pack, nd.Size = "gd", PendingLoc, 10
+	b2.Put(nd)
+	b2.Body("b", "d", "gd", []byte("bytes of d"))
 	if err := db.Commit(ctx, &b2); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"a=g", "b=g2", "d=g"}
+	b2.NumberEntry(&nd)
+	if nd.Pack.IsZero() || nd.Pack == PendingLoc {
+		t.Fatalf("the entry's body has no place: %+v", nd.Pack)
+	}
+	readBody(t, db, nd, "bytes of d")
+	want := []string{"a=g", "b=g2", "d=gd"}
 	if got := keys(t, db); !reflect.DeepEqual(got, want) {
 		t.Fatalf("entries before the applier: %v, want %v", got, want)
 	}
@@ -120,15 +121,22 @@ func TestLogOverlayAndReplay(t *testing.T) {
 	}
 
 	crash(t, db)
-	r := restored{}
-	db, err = Open(path, r.opts())
+	db, err = Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if r["body-d"] != "bytes of d" || r["synced"] != "yes" {
-		t.Fatalf("bodies restored: %v", r)
+	var stored Entry
+	db.Entries(func(e Entry) error {
+		if e.Key == "d" {
+			stored = e
+		}
+		return nil
+	})
+	if stored.Pack != nd.Pack {
+		t.Fatalf("entry's body place after the crash: %+v, want %+v", stored.Pack, nd.Pack)
 	}
+	readBody(t, db, stored, "bytes of d")
 	if got := keys(t, db); !reflect.DeepEqual(got, want) {
 		t.Fatalf("entries after the crash: %v, want %v", got, want)
 	}
@@ -150,10 +158,18 @@ func TestLogOverlayAndReplay(t *testing.T) {
 	if err := db.Commit(ctx, &b3); err != nil || it.Seq != 5 || ev.Seq != 4 {
 		t.Fatalf("after the crash: item %d, event %d, %v", it.Seq, ev.Seq, err)
 	}
-	// The log was emptied into bbolt at Open: nothing is replayed twice.
-	segs, _ := filepath.Glob(filepath.Join(path+".log", "*.log"))
-	if len(segs) != 1 {
-		t.Fatalf("log segments after Open and a commit: %v", segs)
+}
+
+func readBody(t *testing.T, db *DB, e Entry, want string) {
+	t.Helper()
+	r, done, err := db.OpenBody(e.Pack, e.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	got, err := io.ReadAll(r)
+	if err != nil || string(got) != want {
+		t.Fatalf("body %q, %v; want %q", got, err, want)
 	}
 }
 
@@ -176,7 +192,7 @@ func TestLogTornTail(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			seg := filepath.Join(db.wal.dir, segName(db.wal.segs[len(db.wal.segs)-1]))
+			seg := filepath.Join(db.wal.dir, segName(db.wal.cur.first))
 			end := db.wal.off
 			crash(t, db)
 			data, err := os.ReadFile(seg)
@@ -218,7 +234,7 @@ func TestLogWriteFailure(t *testing.T) {
 	if err := db.Commit(context.Background(), &b); err != nil {
 		t.Fatal(err)
 	}
-	db.wal.seg.Close() // the next write fails
+	db.wal.cur.f.Close() // the next write fails
 	it := &Item{Op: OpPut, Bucket: "b", Key: "b"}
 	var b2 Batch
 	b2.Enqueue(it)
@@ -235,26 +251,60 @@ func TestLogWriteFailure(t *testing.T) {
 	}
 }
 
-// TestLogSegments: records spill into new segments, and the applier
-// removes those bbolt holds, keeping the one being appended to.
+// TestLogSegments: records spill into new segments; a segment goes once
+// bbolt holds its records and no entry holds a body in it, and one where
+// held bodies are sparse is reported.
 func TestLogSegments(t *testing.T) {
 	db, _ := newTestDB(t)
 	big := strings.Repeat("x", segmentSize/3)
+	var es []Entry
 	for i := range 5 {
 		var b Batch
-		b.Body(fmt.Sprint("body", i), []byte(big))
-		b.Put(entry(fmt.Sprint(i)))
+		e := entry(fmt.Sprint(i))
+		e.Size, e.Pack = int64(len(big)), PendingLoc
+		b.Put(e)
+		b.Body(e.Bucket, e.Key, e.Gen, []byte(big))
 		if err := db.Commit(context.Background(), &b); err != nil {
 			t.Fatal(err)
 		}
+		b.NumberEntry(&e)
+		es = append(es, e)
 	}
 	if err := db.flush(); err != nil {
 		t.Fatal(err)
 	}
-	segs, _ := filepath.Glob(filepath.Join(db.wal.dir, "*.log"))
-	sort.Strings(segs)
-	if len(segs) != 1 || filepath.Base(segs[0]) != segName(db.wal.segs[0]) {
-		t.Fatalf("segments after the applier: %v (list %v)", segs, db.wal.segs)
+	segs := func() []string {
+		names, _ := filepath.Glob(filepath.Join(db.wal.dir, "*.log"))
+		sort.Strings(names)
+		return names
+	}
+	if got := segs(); len(got) != 3 || es[0].Pack.Seg != es[1].Pack.Seg || es[2].Pack.Seg == es[1].Pack.Seg {
+		t.Fatalf("segments %v, bodies at %+v", got, es)
+	}
+	if err := db.Counted(); err != nil {
+		t.Fatal(err)
+	}
+	// Bodies 0 and 1 share the first segment: releasing one makes it
+	// sparse, both frees it.
+	db.Release(es[0].Pack, es[0].Size)
+	if got := db.Sparse(0.6); !reflect.DeepEqual(got, []uint64{es[1].Pack.Seg}) {
+		t.Fatalf("sparse segments %v, want [%d]", got, es[1].Pack.Seg)
+	}
+	readBody(t, db, es[1], big)
+	r, done, err := db.OpenBody(es[1].Pack, es[1].Size) // a reader keeps reading after the segment goes
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Release(es[1].Pack, es[1].Size)
+	if got := segs(); len(got) != 2 {
+		t.Fatalf("segments after releasing the first one's bodies: %v", got)
+	}
+	if got, err := io.ReadAll(r); err != nil || string(got) != big {
+		t.Fatalf("reading a removed segment's body: %d bytes, %v", len(got), err)
+	}
+	done()
+	if _, _, err := db.OpenBody(es[1].Pack, es[1].Size); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("body of a removed segment: %v", err)
 	}
 	if n := len(keys(t, db)); n != 5 {
 		t.Fatalf("%d entries", n)

@@ -52,6 +52,8 @@ type Config struct {
 	Capacity int64
 	// CapacityShare is the share of free space Capacity 0 takes. Default 0.8.
 	CapacityShare float64
+
+	logSegment int64 // the index's log segment size; 0: its default (tests)
 	// HighWater and LowWater are fractions of Capacity: when disk use goes
 	// above HighWater, the least recently used clean objects are evicted
 	// until it is under LowWater. Defaults 0.95 and 0.90.

@@ -136,7 +136,7 @@ func (n *Node) evictBatch(ctx context.Context, objs []*object) error {
 			continue
 		}
 		e := o.e
-		e.State, e.Gen = index.Evicted, ""
+		e.State, e.Gen, e.Pack = index.Evicted, "", index.Loc{}
 		e.Atime = timeFromNanos(o.atime.Load())
 		n.localEvent(&b, o, &e, journal.Drop, o.e.Ver)
 		b.Put(e)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -108,7 +109,7 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open node: %w", err)
 	}
-	db, err := index.Open(filepath.Join(cfg.DataDir, "index.db"), index.Options{SyncBodies: st.Sync, RestoreBody: st.Restore})
+	db, err := index.Open(filepath.Join(cfg.DataDir, "index.db"), index.Options{SyncBodies: st.Sync, SegmentSize: cfg.logSegment})
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("open node: %w", err)
@@ -155,11 +156,12 @@ func Open(cfg Config) (*Node, error) {
 	if err := n.up.start(); err != nil {
 		return fail(err)
 	}
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go n.evictLoop()
 	go n.atimeLoop()
 	go n.sweepLoop()
 	go n.recordLoop()
+	go n.compactLoop()
 	n.kickEvict()
 	if n.cfg.Cluster != nil {
 		n.wg.Add(4)
@@ -303,11 +305,38 @@ func (n *Node) install(old, no *object) *object {
 	if old != nil && old.hasBody() && (no == nil || !no.hasBody() || old.e.Gen != no.e.Gen) {
 		n.used.Add(-old.e.Size)
 		n.stats.objects.Add(-1)
-		if err := n.store.Remove(old.e.Bucket, old.e.Key, old.e.Gen); err != nil {
-			n.log.Warn("remove replaced body", "bucket", old.e.Bucket, "key", old.e.Key, "err", err)
+		if old.e.Pack.IsZero() {
+			if err := n.store.Remove(old.e.Bucket, old.e.Key, old.e.Gen); err != nil {
+				n.log.Warn("remove replaced body", "bucket", old.e.Bucket, "key", old.e.Key, "err", err)
+			}
+		}
+	}
+	// A body in the index's log is released once no entry names it there
+	// (the same body moved elsewhere in the log counts as another).
+	if old != nil && old.hasBody() && !old.e.Pack.IsZero() && (no == nil || !no.hasBody() || no.e.Pack != old.e.Pack) {
+		if err := n.db.Release(old.e.Pack, old.e.Size); err != nil {
+			n.log.Warn("release replaced body", "bucket", old.e.Bucket, "key", old.e.Key, "err", err)
 		}
 	}
 	return no
+}
+
+// openBody opens the body entry e names: a file of the store (an
+// *os.File, for sendfile), or bytes in the index's log. A body gone from
+// disk returns an error wrapping fs.ErrNotExist.
+func (n *Node) openBody(e *index.Entry) (io.ReadSeeker, func(), error) {
+	if !e.Pack.IsZero() {
+		r, done, err := n.db.OpenBody(e.Pack, e.Size)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r, done, nil
+	}
+	f, err := n.store.Open(e.Bucket, e.Key, e.Gen)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
 }
 
 // lockKeys locks the keyLocks of several objects, each stripe once and in

@@ -419,9 +419,14 @@ func TestRestartKeepsCacheWarm(t *testing.T) {
 func TestReconcileFixesIndexAndFiles(t *testing.T) {
 	tn := newTestNode(t)
 	tn.put(t, "kept", []byte("kept"))
-	tn.put(t, "lost", []byte("lost body"))
-	tn.put(t, "local", []byte("level zero"), func(i *core.Info) { i.Level = core.LevelLocal })
+	// Bodies larger than the log takes are files.
+	big := bytes.Repeat([]byte("lost body "), logBody/10+1)
+	tn.put(t, "lost", big)
+	tn.put(t, "local", big, func(i *core.Info) { i.Level = core.LevelLocal })
 	lost, local := tn.lookup(bkt, "lost").e, tn.lookup(bkt, "local").e
+	if !lost.Pack.IsZero() || tn.lookup(bkt, "kept").e.Pack.IsZero() {
+		t.Fatalf("a large body in the log, or a small one not: %+v %+v", lost.Pack, tn.lookup(bkt, "kept").e.Pack)
+	}
 	if err := tn.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -449,8 +454,8 @@ func TestReconcileFixesIndexAndFiles(t *testing.T) {
 		t.Fatalf("read of a lost level-0 object: %v", err)
 	}
 	// The lost clean body is fetched again from the backend.
-	if got, obj, err := tn.read(t, "lost", GetOptions{}); err != nil || string(got) != "lost body" || obj.Source != FromBackend {
-		t.Fatalf("refetch: %q %v", got, err)
+	if got, obj, err := tn.read(t, "lost", GetOptions{}); err != nil || !bytes.Equal(got, big) || obj.Source != FromBackend {
+		t.Fatalf("refetch: %d bytes, %v", len(got), err)
 	}
 	if st := tn.Stats(); st.Objects < 1 || st.BytesCached < 4 {
 		t.Fatalf("stats %+v", st)
@@ -557,7 +562,12 @@ func TestNoCacheForcesRevalidation(t *testing.T) {
 
 func TestKeptOpenFilesFollowReplacements(t *testing.T) {
 	tn := newTestNode(t)
-	tn.put(t, "small", []byte("v1"))
+	// A small body fetched from the backend is a file (one put is bytes
+	// of the index's log, see TestSmallBodiesInLog).
+	tn.be.Backend.Put(context.Background(), bkt, "small", strings.NewReader("v1"), 2, core.Info{})
+	if got, _, err := tn.read(t, "small", GetOptions{ReadThrough: true}); err != nil || string(got) != "v1" {
+		t.Fatalf("read-through: %q %v", got, err)
+	}
 	for i := 0; i < 3; i++ {
 		if got, _, err := tn.read(t, "small", GetOptions{}); err != nil || string(got) != "v1" {
 			t.Fatalf("read %d: %q %v", i, got, err)

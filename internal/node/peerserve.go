@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -64,28 +63,22 @@ func (n *Node) StoreReplica(ctx context.Context, o *peer.Object) error {
 		return err
 	}
 	defer n.reserved.Add(-info.Size)
-	tmp, err := n.store.NewTemp()
+	in, err := n.receive(o.Body, info.Size)
 	if err != nil {
-		return err
-	}
-	defer tmp.Close()
-	if _, err := tmp.ReadFrom(io.LimitReader(o.Body, info.Size+1)); err != nil {
 		return fmt.Errorf("replica %q: %w", info.Key, err)
 	}
-	if tmp.Size() != info.Size {
-		return fmt.Errorf("replica %q: %w (received %d bytes, declared %d)", info.Key, core.ErrIncompleteBody, tmp.Size(), info.Size)
-	}
-	if etag := info.ETag; len(etag) == 32 && !strings.Contains(etag, "-") && !strings.EqualFold(etag, tmp.ETag()) {
-		return fmt.Errorf("replica %q: %w: body MD5 %s, ETag %s", info.Key, core.ErrBadDigest, tmp.ETag(), etag)
+	defer in.close()
+	if etag := info.ETag; len(etag) == 32 && !strings.Contains(etag, "-") && !strings.EqualFold(etag, in.etag) {
+		return fmt.Errorf("replica %q: %w: body MD5 %s, ETag %s", info.Key, core.ErrBadDigest, in.etag, etag)
 	}
 	gen := newGen()
-	if err := tmp.Place(info.Bucket, info.Key, gen); err != nil {
+	if err := in.place(info.Bucket, info.Key, gen); err != nil {
 		return fmt.Errorf("replica %q: %w", info.Key, err)
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			n.store.Remove(info.Bucket, info.Key, gen)
+			in.unplace(n.store, info.Bucket, info.Key, gen)
 		}
 	}()
 	put := &journal.Event{Origin: o.Ver.Origin, Seq: o.Seq, Time: o.Ver.Time, Kind: journal.Put, Bucket: info.Bucket, Key: info.Key, Info: info}
@@ -111,9 +104,7 @@ func (n *Node) StoreReplica(ctx context.Context, o *peer.Object) error {
 	e := index.Entry{Info: v.Info, Gen: gen, State: index.Clean, Atime: now, Validated: now}
 	e.SetView(&v)
 	var b index.Batch
-	if err := withBody(&b, tmp, info.Bucket, info.Key, gen); err != nil {
-		return fmt.Errorf("replica %q: %w", info.Key, err)
-	}
+	in.withBody(&b, &e)
 	forgetUnneeded(&b, prev, &v)
 	if o.Dirty {
 		e.State = index.Dirty
@@ -154,12 +145,12 @@ func (n *Node) replicateWrite(ctx context.Context, e *index.Entry) error {
 	}
 	var errs []error
 	for _, m := range cands {
-		f, err := n.store.Open(e.Bucket, e.Key, e.Gen)
+		body, done, err := n.openBody(e)
 		if err != nil {
 			return err
 		}
-		err = n.cfg.Peers.Replicate(ctx, m.PeerAddr, &peer.Object{Info: e.Info, Ver: e.Ver, Seq: e.Made.Seq, Dirty: true, Body: f})
-		f.Close()
+		err = n.cfg.Peers.Replicate(ctx, m.PeerAddr, &peer.Object{Info: e.Info, Ver: e.Ver, Seq: e.Made.Seq, Dirty: true, Body: body})
+		done()
 		if err == nil {
 			return nil
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"sync"
 	"time"
 
@@ -156,12 +155,10 @@ func (n *Node) openLocal(o *object) *Object {
 	var content io.ReadSeeker
 	var release func()
 	var err error
-	if o.e.Size <= smallBody {
+	if o.e.Size <= smallBody && o.e.Pack.IsZero() {
 		content, release, err = n.openShared(o)
 	} else {
-		var f *os.File
-		f, err = n.store.Open(o.e.Bucket, o.e.Key, o.e.Gen)
-		content, release = f, func() { f.Close() }
+		content, release, err = n.openBody(&o.e)
 	}
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {

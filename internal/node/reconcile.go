@@ -22,7 +22,7 @@ func (n *Node) reconcile() error {
 	err := n.db.Entries(func(e index.Entry) error {
 		ep := &e
 		entries = append(entries, ep)
-		if e.State == index.Clean || e.State == index.Dirty {
+		if (e.State == index.Clean || e.State == index.Dirty) && e.Pack.IsZero() {
 			byName[store.Name(e.Bucket, e.Key, e.Gen)] = ep
 		}
 		return nil
@@ -43,6 +43,12 @@ func (n *Node) reconcile() error {
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
+	for _, e := range entries {
+		// A body in the index's log: there while its segment holds it.
+		if (e.State == index.Clean || e.State == index.Dirty) && !e.Pack.IsZero() && n.db.Hold(e.Pack, e.Size) == nil {
+			present[e] = true
+		}
+	}
 	var fix index.Batch
 	var fixed []*index.Entry
 	for _, e := range entries {
@@ -52,7 +58,7 @@ func (n *Node) reconcile() error {
 			}
 			// The journal says that this node no longer holds it.
 			old := newObject(*e)
-			e.State, e.Gen = index.Evicted, ""
+			e.State, e.Gen, e.Pack = index.Evicted, "", index.Loc{}
 			n.localEvent(&fix, old, e, journal.Drop, e.Ver)
 			fix.Put(*e)
 			fixed = append(fixed, e)
@@ -63,6 +69,9 @@ func (n *Node) reconcile() error {
 	}
 	for _, e := range fixed {
 		fix.NumberEntry(e)
+	}
+	if err := n.db.Counted(); err != nil {
+		return fmt.Errorf("reconcile: %w", err)
 	}
 	for _, e := range entries {
 		o := newObject(*e)

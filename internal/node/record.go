@@ -102,7 +102,7 @@ func (n *Node) record(ctx context.Context, objs []*object) {
 		if fo.fillEvent == journal.Cache {
 			n.localEvent(&b, o, &e, journal.Cache, journal.Version{})
 			if v := e.View(); !v.Holds(n.id) {
-				e.Info, e.State, e.Gen = v.Info, index.Evicted, ""
+				e.Info, e.State, e.Gen, e.Pack = v.Info, index.Evicted, "", index.Loc{}
 			}
 		} else {
 			n.localEvent(&b, o, &e, journal.Hold, o.e.Ver)

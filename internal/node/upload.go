@@ -306,15 +306,15 @@ func (u *uploader) do(ctx context.Context, it index.Item) error {
 				break
 			}
 		}
-		f, err := n.store.Open(it.Bucket, it.Key, it.Gen)
+		body, release, err := n.openBody(&o.e)
 		if errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 		if err != nil {
 			return err
 		}
-		_, err = n.backend.Put(ctx, it.Bucket, it.Key, f, o.e.Size, o.e.Info)
-		f.Close()
+		_, err = n.backend.Put(ctx, it.Bucket, it.Key, body, o.e.Size, o.e.Info)
+		release()
 		n.backendCall("put", err)
 		if err != nil {
 			return err

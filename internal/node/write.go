@@ -13,7 +13,6 @@ import (
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
 	"github.com/objstore/objstore/internal/journal"
-	"github.com/objstore/objstore/internal/store"
 )
 
 // Put stores an object: body holds size bytes, or an unknown number when
@@ -54,34 +53,19 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 		}
 		defer n.reserved.Add(-size)
 	}
-	tmp, err := n.store.NewTemp()
+	in, err := n.receive(body, size)
 	if err != nil {
-		return core.Info{}, err
+		return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
 	}
-	defer tmp.Close()
-
-	src := body
-	if size >= 0 {
-		// Read one byte past size to tell a longer body from an exact one.
-		src = io.LimitReader(body, size+1)
-	}
-	if _, err := tmp.ReadFrom(src); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return core.Info{}, fmt.Errorf("put %q: %w (received %d of %d bytes)", info.Key, core.ErrIncompleteBody, tmp.Size(), size)
-		}
-		return core.Info{}, fmt.Errorf("put %q: read body: %w", info.Key, err)
-	}
-	if size >= 0 && tmp.Size() != size {
-		return core.Info{}, fmt.Errorf("put %q: %w (received %d bytes, declared %d)", info.Key, core.ErrIncompleteBody, tmp.Size(), size)
-	}
+	defer in.close()
 	if size < 0 {
-		if err := n.reserve(tmp.Size()); err != nil {
+		if err := n.reserve(in.size); err != nil {
 			return core.Info{}, err
 		}
-		defer n.reserved.Add(-tmp.Size())
+		defer n.reserved.Add(-in.size)
 	}
-	info.Size = tmp.Size()
-	info.ETag = tmp.ETag()
+	info.Size = in.size
+	info.ETag = in.etag
 	if opts.ContentMD5 != "" && !strings.EqualFold(opts.ContentMD5, info.ETag) {
 		return core.Info{}, fmt.Errorf("put %q: %w: Content-MD5 %s, body MD5 %s", info.Key, core.ErrBadDigest, opts.ContentMD5, info.ETag)
 	}
@@ -103,15 +87,13 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 	info.ModTime = time.Now().UTC().Truncate(time.Millisecond)
 
 	gen := newGen()
-	// The body becomes durable with the index commit below (see
-	// withBody).
-	if err := tmp.Place(info.Bucket, info.Key, gen); err != nil {
+	if err := in.place(info.Bucket, info.Key, gen); err != nil {
 		return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
 	}
 	committed := false
 	defer func() {
 		if !committed {
-			n.store.Remove(info.Bucket, info.Key, gen)
+			in.unplace(n.store, info.Bucket, info.Key, gen)
 		}
 	}()
 
@@ -128,7 +110,7 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 		// overlap saves, and the backend PUT is most of the wait anyway
 		// (p50 6-7 ms of it under that load, the sync 1 ms, the commit
 		// 2.6 ms).
-		_, err := n.backend.Put(ctx, info.Bucket, info.Key, io.NewSectionReader(tmp.File(), 0, info.Size), info.Size, info)
+		_, err := n.backend.Put(ctx, info.Bucket, info.Key, in.reader(), info.Size, info)
 		n.backendCall("put", err)
 		if err != nil {
 			return core.Info{}, fmt.Errorf("put %q: %w", info.Key, asBackendError("put", err))
@@ -136,9 +118,7 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 	}
 
 	var b index.Batch
-	if err := withBody(&b, tmp, info.Bucket, info.Key, gen); err != nil {
-		return core.Info{}, fmt.Errorf("put %q: %w", info.Key, err)
-	}
+	in.withBody(&b, &e)
 	var item *index.Item
 	if upload && n.cfg.WriteMode == WriteBack {
 		e.State = index.Dirty
@@ -166,29 +146,6 @@ func (n *Node) PutWith(ctx context.Context, info core.Info, body io.Reader, size
 		}
 	}
 	return info, nil
-}
-
-// logBody is the size up to which a new body travels in the index's log
-// (index.Batch.Body): one sequential write and fdatasync for a whole group
-// of PUTs, where syncing the bodies' files (index.Batch.SyncBodies) costs
-// a syncfs per group. Measured on a 2-core VM's ext4, 32 writers of 4 KiB:
-// the group's log record (18 PUTs, 90 KiB) synced in 0.25 ms, a syncfs
-// after the group's files in 1–6 ms. Larger bodies are written once only.
-const logBody = 64 << 10
-
-// withBody makes tmp, placed as the body of (bucket, key, gen), durable
-// with b.
-func withBody(b *index.Batch, tmp *store.Temp, bucket, key, gen string) error {
-	if tmp.Size() > logBody {
-		b.SyncBodies()
-		return nil
-	}
-	data := make([]byte, tmp.Size())
-	if _, err := tmp.File().ReadAt(data, 0); err != nil && !(errors.Is(err, io.EOF) && len(data) == 0) {
-		return fmt.Errorf("read back body: %w", err)
-	}
-	b.Body(store.Name(bucket, key, gen), data)
-	return nil
 }
 
 // Delete removes an object from the cache and the backend and records a

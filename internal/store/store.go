@@ -168,30 +168,6 @@ func (s *Store) Path(bucket, key, gen string) string {
 	return s.path(Name(bucket, key, gen))
 }
 
-// Restore writes data as the body named name (see Name), in place of any
-// file of that name, without making it durable (see Sync).
-func (s *Store) Restore(name string, data []byte) error {
-	if len(name) < 3 || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-		return fmt.Errorf("restore body %q: not a body name", name)
-	}
-	f, err := os.CreateTemp(s.spare, "r-")
-	if err != nil {
-		return fmt.Errorf("restore body: %w", err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = rename(f.Name(), s.path(name))
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("restore body %s: %w", name, err)
-	}
-	return nil
-}
-
 // Open opens a committed body for reading. A missing body returns an error
 // wrapping fs.ErrNotExist.
 func (s *Store) Open(bucket, key, gen string) (*os.File, error) {

@@ -201,28 +201,3 @@ func FuzzPath(f *testing.F) {
 		}
 	})
 }
-
-func TestRestore(t *testing.T) {
-	s, _ := newTestStore(t)
-	name := Name("b", "k", "g1")
-	if err := s.Restore(name, []byte("restored")); err != nil {
-		t.Fatal(err)
-	}
-	f, err := s.Open("b", "k", "g1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(f)
-	f.Close()
-	if string(got) != "restored" {
-		t.Fatalf("restored body %q", got)
-	}
-	for _, bad := range []string{"", "ab", "../escape", "a/b/c", ".hidden"} {
-		if err := s.Restore(bad, []byte("x")); err == nil {
-			t.Errorf("Restore(%q) accepted", bad)
-		}
-	}
-	if tmps := partial(t, s); len(tmps) != 0 {
-		t.Fatalf("temp files left: %v", tmps)
-	}
-}
