@@ -139,6 +139,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = cork.Listener(ln)
 	if cfg.DebugListen != "" {
 		_, stopDebug, err := serveDebug(cfg.DebugListen, log)
 		if err != nil {

@@ -153,6 +153,7 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	t.Cleanup(s.tls.Close)
 	if cfg.plain {
 		s.plain = httptest.NewUnstartedServer(h)
+		s.plain.Listener = cork.Listener(s.plain.Listener)
 		s.plain.Config.ConnContext = cork.ConnContext
 		s.plain.Start()
 		t.Cleanup(s.plain.Close)
