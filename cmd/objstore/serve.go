@@ -264,6 +264,7 @@ func snapshot(s node.Stats) metrics.Snapshot {
 		BackendRequests: s.BackendRequests, BackendErrors: s.BackendErrors,
 		Evictions: s.Evictions, EvictedBytes: s.EvictedBytes,
 		Objects: s.Objects, BytesCached: s.BytesCached, Capacity: s.Capacity,
+		LogSegments: s.LogSegments, LogBytes: s.LogBytes,
 		UploadQueueLength: s.UploadQueueLength, UploadQueueOldest: s.UploadQueueOldest,
 		UploadsDone: s.UploadsDone, UploadRetries: s.UploadRetries,
 		Cluster: metrics.ClusterSnapshot{

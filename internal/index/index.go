@@ -912,6 +912,20 @@ func (db *DB) Counted() error {
 	return db.wal.dropLocked()
 }
 
+// LogSize returns the number of segments of the log and their bytes on
+// disk (records, with the small bodies they hold, live or not).
+func (db *DB) LogSize() (segments int, bytes int64) {
+	db.wal.mu.Lock()
+	defer db.wal.mu.Unlock()
+	for _, sg := range db.wal.segs {
+		bytes += sg.size
+		if sg == db.wal.cur {
+			bytes += db.wal.alloc - sg.size // allocated ahead
+		}
+	}
+	return len(db.wal.segs), bytes
+}
+
 // Sparse returns the segments of the log where held bodies fill less than
 // ratio of the bytes: moving those bodies (a new Commit of each with
 // Batch.Body, and the Release of the old Loc) frees the segment.

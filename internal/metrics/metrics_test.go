@@ -312,7 +312,7 @@ func TestWatchNode(t *testing.T) {
 			BackendRequests: map[string]uint64{"get": 3, "head": 4, "list": 1},
 			BackendErrors:   map[string]uint64{"get": 1},
 			Evictions:       5, EvictedBytes: 5000,
-			Objects: 7, BytesCached: 7000, Capacity: 1 << 30,
+			Objects: 7, BytesCached: 7000, Capacity: 1 << 30, LogSegments: 3, LogBytes: 99000,
 			UploadQueueLength: 2, UploadQueueOldest: 1500 * time.Millisecond,
 			UploadsDone: 9, UploadRetries: 6,
 			Cluster: ClusterSnapshot{
@@ -351,6 +351,8 @@ func TestWatchNode(t *testing.T) {
 		`objstore_cache_objects 7`,
 		`objstore_cache_bytes 7000`,
 		`objstore_cache_capacity_bytes 1.073741824e+09`,
+		`objstore_index_log_segments 3`,
+		`objstore_index_log_bytes 99000`,
 		`objstore_upload_queue_length 2`,
 		`objstore_upload_queue_oldest_seconds 1.5`,
 		`objstore_uploads_total 9`,

@@ -20,6 +20,8 @@ type Snapshot struct {
 	Evictions, EvictedBytes    uint64
 	Objects                    int64 // objects with a body on this node
 	BytesCached, Capacity      int64
+	LogSegments                int   // the index's write-ahead log
+	LogBytes                   int64 // its bytes on disk, small bodies included
 	UploadQueueLength          int64
 	UploadQueueOldest          time.Duration // age of the oldest queued upload, 0 when empty
 	UploadsDone, UploadRetries uint64
@@ -58,7 +60,7 @@ type nodeCollector struct {
 	hits, misses, revalidations, staleServed, coalesced, coalescedHeads *prometheus.Desc
 	servedBytes, backendRequests, backendErrors                         *prometheus.Desc
 	evictions, evictedBytes                                             *prometheus.Desc
-	objects, bytesCached, capacity                                      *prometheus.Desc
+	objects, bytesCached, capacity, logSegments, logBytes               *prometheus.Desc
 	queueLength, queueOldest, uploads, uploadRetries                    *prometheus.Desc
 
 	members, streams, applied, pushed, pushBytes, pushFailures *prometheus.Desc
@@ -87,6 +89,8 @@ func newNodeCollector() *nodeCollector {
 		evictedBytes:    desc("objstore_evicted_bytes_total", "Bytes of cached bodies evicted to make room."),
 		objects:         desc("objstore_cache_objects", "Objects with a body cached on this node."),
 		bytesCached:     desc("objstore_cache_bytes", "Bytes of bodies cached on this node."),
+		logSegments:     desc("objstore_index_log_segments", "Segment files of the index's write-ahead log."),
+		logBytes:        desc("objstore_index_log_bytes", "Bytes on disk of the index's write-ahead log: records and the small bodies they hold, live or waiting for compaction."),
 		capacity:        desc("objstore_cache_capacity_bytes", "Bytes this node may use for cached bodies."),
 		queueLength:     desc("objstore_upload_queue_length", "Writes accepted locally and waiting to be uploaded to the backend."),
 		queueOldest:     desc("objstore_upload_queue_oldest_seconds", "Age of the oldest write waiting to be uploaded, 0 when the queue is empty."),
@@ -130,7 +134,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.hits, c.misses, c.revalidations, c.staleServed, c.coalesced, c.coalescedHeads,
 		c.servedBytes, c.backendRequests, c.backendErrors,
 		c.evictions, c.evictedBytes,
-		c.objects, c.bytesCached, c.capacity,
+		c.objects, c.bytesCached, c.capacity, c.logSegments, c.logBytes,
 		c.queueLength, c.queueOldest, c.uploads, c.uploadRetries,
 		c.members, c.streams, c.applied, c.pushed, c.pushBytes, c.pushFailures,
 		c.syncRounds, c.syncBytes, c.deltas, c.compacted, c.stored,
@@ -179,6 +183,8 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.objects, float64(s.Objects))
 	gauge(c.bytesCached, float64(s.BytesCached))
 	gauge(c.capacity, float64(s.Capacity))
+	gauge(c.logSegments, float64(s.LogSegments))
+	gauge(c.logBytes, float64(s.LogBytes))
 	gauge(c.queueLength, float64(s.UploadQueueLength))
 	gauge(c.queueOldest, s.UploadQueueOldest.Seconds())
 	counter(c.uploads, s.UploadsDone)

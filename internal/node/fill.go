@@ -308,7 +308,7 @@ func (f *fill) commit() error {
 		e.Info = p.e.Info
 		v := p.e.View()
 		e.SetView(&v)
-		if f.src.dirty {
+		if f.src.dirty && !n.news.uploaded(tableKey(info.Bucket, info.Key), p.e.Ver) {
 			e.State = index.Dirty // the recorder queues it on standby
 		}
 	}

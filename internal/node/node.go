@@ -43,6 +43,7 @@ type Node struct {
 	heads   singleflight.Group // backend HEADs of unknown keys, see headUnknown
 	fillq   chan fillJob       // to idle fill workers, unbuffered
 	fillMem atomic.Int64       // bytes of fill bodies held in memory, see memBody
+	news    uploadNews         // see Uploaded
 	records chan *object       // fills to record in the index, see record.go
 
 	dirtyMu sync.Mutex

@@ -106,6 +106,9 @@ func (n *Node) StoreReplica(ctx context.Context, o *peer.Object) error {
 	var b index.Batch
 	in.withBody(&b, &e)
 	forgetUnneeded(&b, prev, &v)
+	if o.Dirty && n.news.uploaded(tableKey(info.Bucket, info.Key), o.Ver) {
+		o.Dirty = false // its origin uploaded it already
+	}
 	if o.Dirty {
 		e.State = index.Dirty
 		b.Enqueue(&index.Item{Op: index.OpPut, Bucket: info.Bucket, Key: info.Key, Gen: gen, Enqueued: now, Standby: true})

@@ -75,6 +75,10 @@ type Stats struct {
 	Evictions, EvictedBytes    uint64
 	Objects                    int64 // bodies on disk
 	BytesCached, Capacity      int64
+	// The index's write-ahead log: its segments and their bytes on disk,
+	// small bodies included (BytesCached counts those too, by their size).
+	LogSegments                int
+	LogBytes                   int64
 	UploadQueueLength          int64
 	UploadQueueOldest          time.Duration
 	UploadsDone, UploadRetries uint64
@@ -129,6 +133,7 @@ func (n *Node) Stats() Stats {
 		ReplicationDropped: s.replicationDropped.Load(), ReplicationQueue: n.repl.length(),
 		BytesServedToPeers: s.servedToPeers.Load(),
 	}
+	st.LogSegments, st.LogBytes = n.db.LogSize()
 	if st.UploadQueueLength > 0 {
 		n.db.Queue(func(it index.Item) bool {
 			st.UploadQueueOldest = time.Since(it.Enqueued)

@@ -385,6 +385,35 @@ func (n *Node) tellUploaded(o *object) {
 	}()
 }
 
+// uploadNews remembers the latest versions origins said they uploaded,
+// for copies of them that arrive after the news (bounded: it forgets all
+// at uploadNewsMax keys, and a copy that missed the news checks for
+// itself, as a standby replica does).
+type uploadNews struct {
+	mu sync.Mutex
+	m  map[string]journal.Version
+}
+
+const uploadNewsMax = 4096
+
+func (u *uploadNews) note(k string, ver journal.Version) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil || len(u.m) >= uploadNewsMax {
+		u.m = make(map[string]journal.Version)
+	}
+	u.m[k] = ver
+}
+
+// uploaded reports whether version ver of the key k is known to be in the
+// backend.
+func (u *uploadNews) uploaded(k string, ver journal.Version) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	v, ok := u.m[k]
+	return ok && v == ver
+}
+
 // Uploaded is the news from the origin of version ver of (bucket, key)
 // that it is in the backend: a replica of it here, dirty and on standby,
 // becomes clean (evictable), and its queue item is dropped at its next
@@ -397,6 +426,11 @@ func (n *Node) Uploaded(ctx context.Context, bucket, key string, ver journal.Ver
 	mu.Lock()
 	defer mu.Unlock()
 	o := n.lookup(bucket, key)
+	if ver.Origin != n.id {
+		// A copy on its way here (a fill or a replica from a peer that
+		// had it dirty) is clean when it lands.
+		n.news.note(tableKey(bucket, key), ver)
+	}
 	if o == nil || o.e.State != index.Dirty || o.e.Ver != ver || o.e.Made.Origin == n.id {
 		return nil // not a replica of that version, or clean already
 	}
