@@ -918,10 +918,7 @@ func (db *DB) LogSize() (segments int, bytes int64) {
 	db.wal.mu.Lock()
 	defer db.wal.mu.Unlock()
 	for _, sg := range db.wal.segs {
-		bytes += sg.size
-		if sg == db.wal.cur {
-			bytes += db.wal.alloc - sg.size // allocated ahead
-		}
+		bytes += max(sg.size, sg.alloc)
 	}
 	return len(db.wal.segs), bytes
 }

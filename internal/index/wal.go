@@ -155,7 +155,8 @@ type wal struct {
 	segSize int64
 
 	// The committer's: the segment appended to (nil until the first
-	// record after Open), the end of its last record, its allocated size.
+	// record after Open; set under mu, which others read it under), the
+	// end of its last record, its allocated size.
 	cur   *segment
 	off   int64
 	alloc int64
@@ -171,6 +172,7 @@ type wal struct {
 type segment struct {
 	first uint64
 	size  int64    // bytes of records
+	alloc int64    // bytes allocated, while it is appended to
 	live  int64    // bytes of the bodies that entries hold
 	f     *os.File // nil until read or appended to
 	refs  int      // readers, plus one while listed
@@ -348,12 +350,16 @@ func (w *wal) rotate(lsn uint64, need int64) error {
 		// unused allocation.
 		w.cur.f.Truncate(w.off)
 	}
-	sg := &segment{first: lsn, f: f, refs: 1}
+	sg := &segment{first: lsn, f: f, refs: 1, alloc: size}
 	w.mu.Lock()
+	if w.cur != nil {
+		w.cur.alloc = 0
+	}
 	w.segs = append(w.segs, sg)
 	w.byFirst[lsn] = sg
+	w.cur = sg
 	w.mu.Unlock()
-	w.cur, w.off, w.alloc = sg, 0, size
+	w.off, w.alloc = 0, size
 	return nil
 }
 
