@@ -142,6 +142,9 @@ const (
 	OpPut Op = iota + 1
 	// OpDelete deletes the object in the backend.
 	OpDelete
+	// OpSync makes the backend hold what the journal says of the key now:
+	// its version's body (from this node or a holder), or nothing.
+	OpSync
 )
 
 // Item is one write-back upload-queue record. Items are kept in Seq order.

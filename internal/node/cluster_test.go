@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/backend/fsbackend"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
@@ -603,6 +604,40 @@ func TestClusterDeleteWinningOverOwnPutDeletesInBackend(t *testing.T) {
 	eventually(t, "the backend object deleted again", func() bool {
 		_, err := tc.be.Head(context.Background(), bkt, "raced")
 		return errors.Is(err, core.ErrNotFound)
+	})
+}
+
+// TestClusterPutWinningOverOwnPutUploadsWinner: when another node's put
+// wins over this node's own, whose upload reached the backend after the
+// winner's, this node uploads the winner again (read from its holder), so
+// that the backend agrees with the journal.
+func TestClusterPutWinningOverOwnPutUploadsWinner(t *testing.T) {
+	tc := newTestCluster(t, 2, func(c *Config) { c.NoCacheOnRead = true; c.Replicas = 1 })
+	a, b := tc.nodes[0], tc.nodes[1]
+	lost := []byte("the losing put")
+	a.put(t, "raced", lost)
+	eventually(t, "b knows a's put", func() bool { o := b.lookup(bkt, "raced"); return o != nil && o.e.Ver == a.lookup(bkt, "raced").e.Ver })
+	// Cut the two apart, b writes the winner, and a's upload lands after
+	// b's (as if it had been slower).
+	a.late.n.Store(nil)
+	b.late.n.Store(nil)
+	won := []byte("the winning put, written later")
+	b.put(t, "raced", won)
+	lostInfo := a.lookup(bkt, "raced").e.Info
+	if _, err := tc.be.Backend.Put(context.Background(), bkt, "raced", bytes.NewReader(lost), int64(len(lost)), lostInfo); err != nil {
+		t.Fatal(err)
+	}
+	a.late.n.Store(a.Node)
+	b.late.n.Store(b.Node)
+	eventually(t, "a knows b's put", func() bool { return a.lookup(bkt, "raced").e.Ver == b.lookup(bkt, "raced").e.Ver })
+	eventually(t, "the backend holds the winner", func() bool {
+		obj, err := tc.be.Backend.Get(context.Background(), bkt, "raced", backend.GetOptions{})
+		if err != nil {
+			return false
+		}
+		defer obj.Body.Close()
+		got, _ := io.ReadAll(obj.Body)
+		return bytes.Equal(got, won)
 	})
 }
 

@@ -205,7 +205,7 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 		b.Advance(o, s)
 	}
 	changes := make([]change, 0, len(order))
-	var redeletes int64
+	var repairs int64
 	for _, k := range order {
 		p := keys[k]
 		p.v.Prune()
@@ -216,7 +216,14 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 			// reached the backend after the delete did: delete it there
 			// (again), so that the backend agrees with the journal.
 			b.Enqueue(&index.Item{Op: index.OpDelete, Bucket: e.Bucket, Key: e.Key, Enqueued: time.Now().UTC()})
-			redeletes++
+			repairs++
+		} else if !p.v.Deleted && p.old != nil && p.old.e.State != index.Deleted && p.old.e.Made.Origin == n.id &&
+			p.old.e.Level >= core.LevelBackend && p.v.Ver != p.old.e.Ver && p.v.Info.Level >= core.LevelBackend {
+			// Another node's put won over this node's own, whose upload
+			// may reach the backend after that put's: make sure the winner
+			// is there once this node's uploads of the key are done.
+			b.Enqueue(&index.Item{Op: index.OpSync, Bucket: e.Bucket, Key: e.Key, Enqueued: time.Now().UTC()})
+			repairs++
 		}
 		b.Put(e)
 		changes = append(changes, change{p.old, &e})
@@ -224,8 +231,8 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 	if err := n.publish(ctx, &b, changes...); err != nil {
 		return fmt.Errorf("apply journal events: %w", err)
 	}
-	if redeletes > 0 {
-		n.up.added(redeletes)
+	if repairs > 0 {
+		n.up.added(repairs)
 	}
 	n.stats.eventsApplied.Add(uint64(len(events)))
 	for _, c := range changes {

@@ -4,7 +4,9 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
+	"io"
 	"io/fs"
 	"slices"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/index"
 	"github.com/objstore/objstore/internal/journal"
+	"github.com/objstore/objstore/internal/peer"
 )
 
 // uploader drains the write-back queue to the backend. A dispatcher reads
@@ -320,6 +323,10 @@ func (u *uploader) do(ctx context.Context, it index.Item) error {
 			return err
 		}
 		done = o
+	case index.OpSync:
+		if err := n.syncBackend(ctx, it.Bucket, it.Key); err != nil {
+			return err
+		}
 	case index.OpDelete:
 		err := n.backend.Delete(ctx, it.Bucket, it.Key)
 		n.backendCall("delete", err)
@@ -445,4 +452,75 @@ func (n *Node) Uploaded(ctx context.Context, bucket, key string, ver journal.Ver
 	}
 	n.kickEvictIfHigh()
 	return nil
+}
+
+// syncBackend makes the backend hold what the journal says of (bucket,
+// key) now (index.OpSync): nothing for a tombstone, else the body of the
+// key's version, unless the backend has an object of its ETag and size
+// already: from this node, or read from a holder into a temp file (so
+// that a retried backend PUT reads it again).
+func (n *Node) syncBackend(ctx context.Context, bucket, key string) error {
+	o := n.lookup(bucket, key)
+	switch {
+	case o == nil:
+		return nil
+	case o.e.State == index.Deleted:
+		err := n.backend.Delete(ctx, bucket, key)
+		n.backendCall("delete", err)
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
+			return err
+		}
+		return nil
+	case o.e.Level < core.LevelBackend:
+		return nil
+	}
+	// Most often the backend holds it already (its origin's upload came
+	// last): a HEAD, no transfer.
+	info, err := n.backend.Head(ctx, bucket, key)
+	n.backendCall("head", err)
+	if err == nil && info.ETag == o.e.ETag && info.Size == o.e.Size {
+		return nil
+	}
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return err
+	}
+	if o.hasBody() {
+		body, release, err := n.openBody(&o.e)
+		if err != nil {
+			return err
+		}
+		defer release()
+		_, err = n.backend.Put(ctx, bucket, key, body, o.e.Size, o.e.Info)
+		n.backendCall("put", err)
+		return err
+	}
+	var errs []error
+	for _, m := range n.liveHolders(o) {
+		po, err := n.cfg.Peers.Open(ctx, m.PeerAddr, bucket, key, peer.OpenOptions{})
+		if err == nil && (po.Ver != o.e.Ver || po.Info.Size != o.e.Size) {
+			po.Close()
+			err = fmt.Errorf("holds version %v of %d bytes, not %v", po.Ver, po.Info.Size, o.e.Ver)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m.ID, err))
+			continue
+		}
+		tmp, err := n.store.NewTemp()
+		if err != nil {
+			po.Close()
+			return err
+		}
+		_, err = tmp.ReadFrom(io.LimitReader(po.Body, o.e.Size+1))
+		po.Close()
+		if err == nil && tmp.Size() != o.e.Size {
+			err = fmt.Errorf("%w (received %d of %d bytes)", core.ErrIncompleteBody, tmp.Size(), o.e.Size)
+		}
+		if err == nil {
+			_, err = n.backend.Put(ctx, bucket, key, io.NewSectionReader(tmp.File(), 0, tmp.Size()), tmp.Size(), o.e.Info)
+			n.backendCall("put", err)
+		}
+		tmp.Close()
+		return err
+	}
+	return fmt.Errorf("sync %q with the backend: no holder of version %v answered: %w", key, o.e.Ver, errors.Join(errs...))
 }
