@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -104,4 +105,44 @@ func TestSmallBodiesInLog(t *testing.T) {
 func (tn *testNode) waitUploaded(t *testing.T) {
 	t.Helper()
 	eventually(t, "uploads", func() bool { return tn.up.length.Load() == 0 })
+}
+
+// TestHotBodies: a small body read once is kept in memory, within the
+// budget, and released with its object; a larger one is not kept.
+func TestHotBodies(t *testing.T) {
+	tn := newTestNode(t)
+	tn.put(t, "small", []byte("v1"))
+	tn.put(t, "large", bytes.Repeat([]byte("L"), hotBody+1))
+	for i := 0; i < 3; i++ {
+		if got, _, err := tn.read(t, "small", GetOptions{}); err != nil || string(got) != "v1" {
+			t.Fatalf("read %d: %q %v", i, got, err)
+		}
+		if got, _, err := tn.read(t, "large", GetOptions{}); err != nil || len(got) != hotBody+1 {
+			t.Fatalf("large read %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if h := tn.hot.Load(); h != 2 || tn.lookup(bkt, "small").mem.Load() == nil || tn.lookup(bkt, "large").mem.Load() != nil {
+		t.Fatalf("%d bytes kept in memory, want the small body's 2", h)
+	}
+	old, err := tn.Get(context.Background(), bkt, "small", GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.put(t, "small", []byte("version two"))
+	if h := tn.hot.Load(); h != 0 {
+		t.Fatalf("a replaced body kept in memory: %d bytes", h)
+	}
+	if got, _ := io.ReadAll(old.Content); string(got) != "v1" {
+		t.Fatalf("a reader of the old version: %q", got)
+	}
+	old.Close()
+	if got, _, _ := tn.read(t, "small", GetOptions{}); string(got) != "version two" {
+		t.Fatalf("after the replace: %q", got)
+	}
+	if err := tn.Delete(context.Background(), bkt, "small"); err != nil {
+		t.Fatal(err)
+	}
+	if h := tn.hot.Load(); h != 0 {
+		t.Fatalf("a deleted body kept in memory: %d bytes", h)
+	}
 }

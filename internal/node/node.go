@@ -44,6 +44,7 @@ type Node struct {
 	fillq   chan fillJob       // to idle fill workers, unbuffered
 	fillMem atomic.Int64       // bytes of fill bodies held in memory, see memBody
 	news    uploadNews         // see Uploaded
+	hot     atomic.Int64       // bytes of bodies kept in memory, see hotBody
 	records chan *object       // fills to record in the index, see record.go
 
 	dirtyMu sync.Mutex
@@ -83,6 +84,7 @@ type object struct {
 	saved     int64                      // atime last persisted; owned by the flusher
 	valid     atomic.Int64               // unix nanoseconds of the last validation
 	fd        atomic.Pointer[sharedFile] // open body of a small object, see openLocal
+	mem       atomic.Pointer[[]byte]     // the body in memory, see hotBody
 }
 
 func newObject(e index.Entry) *object {
@@ -302,6 +304,7 @@ func (n *Node) install(old, no *object) *object {
 	}
 	if old != nil {
 		n.files.drop(old)
+		n.dropHot(old)
 	}
 	if old != nil && old.hasBody() && (no == nil || !no.hasBody() || old.e.Gen != no.e.Gen) {
 		n.used.Add(-old.e.Size)

@@ -152,6 +152,11 @@ func (n *Node) readHolder(ctx context.Context, o *object, hops int) (*Object, st
 // openLocal opens o's body, or returns nil if it is gone from disk (which
 // reconciliation rules out but a disk fault may not).
 func (n *Node) openLocal(o *object) *Object {
+	if m := o.mem.Load(); m != nil && m != &droppedMem {
+		touch(o)
+		n.stats.hits.Add(1)
+		return &Object{Info: o.e.Info, Source: FromLocal, Content: bytes.NewReader(*m), close: func() {}, ver: o.e.Ver}
+	}
 	var content io.ReadSeeker
 	var release func()
 	var err error
@@ -165,6 +170,10 @@ func (n *Node) openLocal(o *object) *Object {
 			n.log.Warn("open cached body", "bucket", o.e.Bucket, "key", o.e.Key, "err", err)
 		}
 		return nil
+	}
+	if m := n.keepHot(o, content); m != nil {
+		release()
+		content, release = bytes.NewReader(m), func() {}
 	}
 	touch(o)
 	n.stats.hits.Add(1)
