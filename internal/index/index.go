@@ -36,8 +36,12 @@ var (
 // ErrClosed is returned by operations on a closed DB.
 var ErrClosed = errors.New("index closed")
 
-// maxGroup bounds the number of operations one group commit applies.
-const maxGroup = 4096
+// maxGroup bounds the number of operations one group commit applies, and
+// maxGroupBodies the bytes of bodies its log record carries.
+const (
+	maxGroup       = 4096
+	maxGroupBodies = 8 << 20
+)
 
 // DB is the index database. It is safe for concurrent use.
 type DB struct {
@@ -248,6 +252,15 @@ func (b *Batch) NumberEntry(e *Entry) {
 	}
 }
 
+// bodyBytes is the size of the bodies b carries.
+func (b *Batch) bodyBytes() int {
+	n := 0
+	for _, bd := range b.bodies {
+		n += len(bd.data)
+	}
+	return n
+}
+
 // body is the index in b.bodies of e's body, or -1.
 func (b *Batch) body(e *Entry) int {
 	return slices.IndexFunc(b.bodies, func(bd body) bool { return bd.bucket == e.Bucket && bd.key == e.Key && bd.gen == e.Gen })
@@ -344,13 +357,14 @@ func (db *DB) committer() {
 			}
 		}
 		group = append(group[:0], r)
-		n := r.b.Len()
+		n, bodies := r.b.Len(), r.b.bodyBytes()
 	more:
-		for n < maxGroup {
+		for n < maxGroup && bodies < maxGroupBodies {
 			select {
 			case r := <-db.reqs:
 				group = append(group, r)
 				n += r.b.Len()
+				bodies += r.b.bodyBytes()
 			default:
 				break more
 			}
