@@ -43,6 +43,7 @@ type Peers interface {
 	Sync(ctx context.Context, addr string, v journal.Vector) (io.ReadCloser, error)
 	Dirty(ctx context.Context, addr, bucket, prefix string) ([]core.Info, error)
 	Uploaded(ctx context.Context, addr, bucket, key string, ver journal.Version) error
+	Stat(ctx context.Context, addr, bucket, key string, hops int) (core.Info, error)
 }
 
 // AllReplicas as Config.Replicas keeps a copy of every object on every node.

@@ -55,7 +55,10 @@ func (c *fakeCluster) set(id string, m Member, down bool) {
 }
 
 // lateNode lets the peer server start before its node is open.
-type lateNode struct{ n atomic.Pointer[Node] }
+type lateNode struct {
+	n     atomic.Pointer[Node]
+	stats atomic.Int64 // StatPeer calls
+}
 
 func (l *lateNode) node() (*Node, error) {
 	if n := l.n.Load(); n != nil {
@@ -86,6 +89,15 @@ func (l *lateNode) Uploaded(ctx context.Context, bucket, key string, ver journal
 		return err
 	}
 	return n.Uploaded(ctx, bucket, key, ver)
+}
+
+func (l *lateNode) StatPeer(ctx context.Context, bucket, key string, hops int) (core.Info, error) {
+	l.stats.Add(1)
+	n, err := l.node()
+	if err != nil {
+		return core.Info{}, err
+	}
+	return n.StatPeer(ctx, bucket, key, hops)
 }
 
 func (l *lateNode) StoreReplica(ctx context.Context, o *peer.Object) error {
@@ -639,6 +651,50 @@ func TestClusterPutWinningOverOwnPutUploadsWinner(t *testing.T) {
 		got, _ := io.ReadAll(obj.Body)
 		return bytes.Equal(got, won)
 	})
+}
+
+// TestClusterHeadsOfUnknownKeyCostOneBackendHead: HEADs of a key no node
+// knows, arriving at every node at once, cost the backend one HEAD: each
+// node asks the key's owner, which coalesces them with its own.
+func TestClusterHeadsOfUnknownKeyCostOneBackendHead(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	body := []byte("written straight into the bucket")
+	if _, err := tc.be.Backend.Put(context.Background(), bkt, "elsewhere", bytes.NewReader(body), int64(len(body)), core.Info{ContentType: "text/plain"}); err != nil {
+		t.Fatal(err)
+	}
+	var owner *clusterNode
+	for _, cn := range tc.nodes {
+		if cn.ID() == tc.nodes[0].owner(bkt, "elsewhere").ID {
+			owner = cn
+		}
+	}
+	gate := make(chan struct{})
+	tc.be.mu.Lock()
+	tc.be.headGate = gate
+	tc.be.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, cn := range tc.nodes {
+		wg.Go(func() {
+			info, _, err := cn.Stat(context.Background(), bkt, "elsewhere", GetOptions{ReadThrough: true})
+			if err != nil || info.Size != int64(len(body)) || info.ContentType != "text/plain" {
+				t.Errorf("stat on %s: %+v %v", cn.ID(), info, err)
+			}
+		})
+	}
+	// The owner's HEAD is out, and the two others asked the owner.
+	eventually(t, "every node waiting on the owner's HEAD", func() bool {
+		return tc.be.heads.Load() == 1 && owner.late.stats.Load() == 2
+	})
+	close(gate)
+	wg.Wait()
+	if h := tc.be.heads.Load(); h != 1 {
+		t.Fatalf("%d backend HEADs for a HEAD on each of 3 nodes, want 1", h)
+	}
+	for _, cn := range tc.nodes {
+		if _, _, err := cn.Stat(context.Background(), bkt, "nowhere", GetOptions{ReadThrough: true}); !errors.Is(err, core.ErrNotFound) {
+			t.Fatalf("stat of a key nowhere on %s: %v", cn.ID(), err)
+		}
+	}
 }
 
 // TestClusterEvictsExtraCopiesFirst: under pressure a node evicts the

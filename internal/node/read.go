@@ -184,6 +184,17 @@ func (n *Node) openLocal(o *object) *Object {
 // object the node knows (cached or evicted); an unknown one is looked up
 // with a backend HEAD when opts.ReadThrough.
 func (n *Node) Stat(ctx context.Context, bucket, key string, opts GetOptions) (core.Info, Source, error) {
+	return n.stat(ctx, bucket, key, opts, 0)
+}
+
+// StatPeer is Stat for a peer that forwarded a HEAD to this node, the
+// key's owner, hops times. It implements peer.Objects.
+func (n *Node) StatPeer(ctx context.Context, bucket, key string, hops int) (core.Info, error) {
+	info, _, err := n.stat(ctx, bucket, key, GetOptions{ReadThrough: true}, hops)
+	return info, err
+}
+
+func (n *Node) stat(ctx context.Context, bucket, key string, opts GetOptions, hops int) (core.Info, Source, error) {
 	if err := validateAddr(bucket, key); err != nil {
 		return core.Info{}, 0, err
 	}
@@ -199,7 +210,7 @@ func (n *Node) Stat(ctx context.Context, bucket, key string, opts GetOptions) (c
 	case !opts.ReadThrough:
 		return core.Info{}, 0, fmt.Errorf("stat %q: %w", key, core.ErrNotFound)
 	}
-	info, err := n.headUnknown(ctx, bucket, key)
+	info, err := n.headUnknown(ctx, bucket, key, hops)
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
 			return core.Info{}, 0, fmt.Errorf("stat %q: %w", key, core.ErrNotFound)
@@ -214,11 +225,15 @@ func (n *Node) Stat(ctx context.Context, bucket, key string, opts GetOptions) (c
 // request at a time per key: concurrent HEADs of it share the answer, as
 // concurrent misses share a fill. The shared request is not cancelled with
 // the first caller's context; each caller stops waiting when its own ends.
-func (n *Node) headUnknown(ctx context.Context, bucket, key string) (core.Info, error) {
+func (n *Node) headUnknown(ctx context.Context, bucket, key string, hops int) (core.Info, error) {
 	leader := false // set by the caller whose HEAD goes out; read after it did
 	ch := n.heads.DoChan(tableKey(bucket, key), func() (any, error) {
 		leader = true
-		info, err := n.backend.Head(context.WithoutCancel(ctx), bucket, key)
+		ctx := context.WithoutCancel(ctx)
+		if info, ok, err := n.headThroughOwner(ctx, bucket, key, hops); ok {
+			return info, err
+		}
+		info, err := n.backend.Head(ctx, bucket, key)
 		n.backendCall("head", err)
 		return info, err
 	})
@@ -232,6 +247,30 @@ func (n *Node) headUnknown(ctx context.Context, bucket, key string) (core.Info, 
 	case <-ctx.Done():
 		return core.Info{}, ctx.Err()
 	}
+}
+
+// headThroughOwner asks the key's owner, unless this node is the owner or
+// the request was forwarded here already: the owner coalesces the
+// cluster's HEADs of a key no node knows into one backend request, as it
+// does misses. ok is false when the owner did not answer (the caller asks
+// the backend itself).
+func (n *Node) headThroughOwner(ctx context.Context, bucket, key string, hops int) (info core.Info, ok bool, err error) {
+	if n.cfg.Cluster == nil || hops > 0 {
+		return core.Info{}, false, nil
+	}
+	owner := n.owner(bucket, key)
+	if owner.ID == n.id {
+		return core.Info{}, false, nil
+	}
+	info, err = n.cfg.Peers.Stat(ctx, owner.PeerAddr, bucket, key, hops+1)
+	switch {
+	case err == nil:
+		return info, true, nil
+	case errors.Is(err, core.ErrNotFound) && !errors.Is(err, core.ErrDeleted):
+		return core.Info{}, true, fmt.Errorf("stat %q: %w", key, core.ErrNotFound)
+	}
+	n.log.Debug("HEAD through owner failed; asking the backend", "owner", owner.ID, "bucket", bucket, "key", key, "err", err)
+	return core.Info{}, false, nil
 }
 
 func (n *Node) needsRevalidate(o *object, opts GetOptions) bool {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/journal"
@@ -18,7 +19,8 @@ import (
 // the backend yet: write-back puts waiting for their upload, which only
 // their origin and its replicas hold. /peer/v1/dirty answers with those a
 // node holds, as frames of a uvarint length and a journal Put body. And
-// /peer/v1/uploaded is how an origin tells its replicas that it uploaded.
+// /peer/v1/uploaded is how an origin tells its replicas that it uploaded;
+// /peer/v1/stat how a node asks a key's owner for its metadata.
 
 // maxDirtyFrame bounds one frame: a key, its metadata and headers.
 const maxDirtyFrame = 64 << 10
@@ -104,4 +106,35 @@ func (s *Server) uploaded(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// Stat returns the metadata of (bucket, key) from the node at addr, the
+// key's owner, which asks the backend about a key it does not know (once
+// for the cluster, however many nodes ask at once). hops is how many
+// times the request was forwarded already, plus one.
+func (c *Client) Stat(ctx context.Context, addr, bucket, key string, hops int) (core.Info, error) {
+	hdr := http.Header{hdrHops: {strconv.Itoa(hops)}}
+	resp, err := c.do(ctx, c.header, http.MethodGet, addr, "/peer/v1/stat", objectQuery(bucket, key), nil, 0, hdr)
+	if err != nil {
+		return core.Info{}, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	info, _, err := objectHeaders(resp.Header)
+	if err != nil {
+		return core.Info{}, fmt.Errorf("peer stat %s: %w", addr, err)
+	}
+	return info, nil
+}
+
+func (s *Server) stat(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	hops, _ := strconv.Atoi(r.Header.Get(hdrHops))
+	info, err := s.objs.StatPeer(r.Context(), q.Get("bucket"), q.Get("key"), hops)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	setObjectHeaders(w.Header(), info, journal.Version{})
+	w.WriteHeader(http.StatusOK)
 }

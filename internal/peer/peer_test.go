@@ -80,6 +80,17 @@ func (f *fake) OpenPeer(_ context.Context, bucket, key string, opts OpenOptions)
 	return &Object{Info: f.info[bucket+"/"+key], Ver: journal.Version{Time: 42, Origin: "A"}, Body: bytes.NewReader(b), Close: func() {}}, nil
 }
 
+func (f *fake) StatPeer(_ context.Context, bucket, key string, hops int) (core.Info, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opts = OpenOptions{Hops: hops}
+	info, ok := f.info[bucket+"/"+key]
+	if !ok {
+		return core.Info{}, core.ErrNotFound
+	}
+	return info, nil
+}
+
 func (f *fake) StoreReplica(_ context.Context, o *Object) error {
 	b, err := io.ReadAll(o.Body)
 	if err != nil {
@@ -208,6 +219,12 @@ func TestClientServer(t *testing.T) {
 	}
 	if err := c.Uploaded(ctx, addr, "b", "a//b/../c", journal.Version{Time: 42, Origin: "A"}); err != nil || len(f.uploaded) != 1 || f.uploaded[0] != "b/a//b/../c@A" {
 		t.Fatalf("uploaded: %v %v", f.uploaded, err)
+	}
+	if got, err := c.Stat(ctx, addr, "b", "a//b/../c", 1); err != nil || got.Size != 5 || got.UserMeta["k"] != "v" || f.opts.Hops != 1 {
+		t.Fatalf("stat: %+v %v (hops %d)", got, err, f.opts.Hops)
+	}
+	if _, err := c.Stat(ctx, addr, "b", "missing", 1); !errors.Is(err, core.ErrNotFound) || IsUnreachable(err) {
+		t.Fatalf("stat of a missing key: %v", err)
 	}
 
 	// Without the secret nothing is served.

@@ -61,6 +61,11 @@ type Objects interface {
 	// write-back put this node may hold a replica of, that it is in the
 	// backend now.
 	Uploaded(ctx context.Context, bucket, key string, ver journal.Version) error
+	// StatPeer returns the metadata of (bucket, key) for a peer, asking
+	// the backend about a key this node does not know (it is the key's
+	// owner, and coalesces such HEADs for the cluster). hops is how many
+	// times the request was forwarded.
+	StatPeer(ctx context.Context, bucket, key string, hops int) (core.Info, error)
 }
 
 // Journal is what the server needs to synchronise journals.
@@ -104,6 +109,7 @@ func NewServer(objs Objects, jr Journal, auth *Auth, log *slog.Logger) *Server {
 	mux.HandleFunc("POST /peer/v1/sync", s.sync)
 	mux.HandleFunc("GET /peer/v1/dirty", s.dirty)
 	mux.HandleFunc("POST /peer/v1/uploaded", s.uploaded)
+	mux.HandleFunc("GET /peer/v1/stat", s.stat)
 	mux.HandleFunc("GET "+streamPath, s.stream)
 	s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := auth.Verify(r); err != nil {

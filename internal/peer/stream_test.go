@@ -212,6 +212,9 @@ func (b *blocking) OpenPeer(ctx context.Context, bucket, key string, opts OpenOp
 func (b *blocking) StoreReplica(context.Context, *Object) error                     { return nil }
 func (b *blocking) Uploaded(context.Context, string, string, journal.Version) error { return nil }
 func (b *blocking) LocalDirty(string, string) []core.Info                           { return nil }
+func (b *blocking) StatPeer(context.Context, string, string, int) (core.Info, error) {
+	return core.Info{}, core.ErrNotFound
+}
 
 type stalled struct{ release chan struct{} }
 
