@@ -10,9 +10,11 @@
 // next holder. Reads of a copy a holder has, the bulk of the traffic, go
 // over streams: connections an authenticated request upgrades to a lean
 // framed protocol, every read on them authenticated too (see stream.go).
-// Two small routes serve write-back (see dirty.go): a node's objects not
-// in the backend yet, for listings, and an origin's news to its replicas
-// that it uploaded.
+// Three small routes (see dirty.go) serve write-back and the owner: a
+// node's objects not in the backend yet, for listings; an origin's news
+// to its replicas that it uploaded; and the metadata of a key, asked of
+// its owner, which coalesces the cluster's backend HEADs of a key no node
+// knows.
 //
 // Peer routes live on their own listener, apart from the public APIs.
 package peer
