@@ -44,7 +44,7 @@ func (n *Node) compact(ctx context.Context) (int, error) {
 		var objs []*object
 		n.mu.RLock()
 		for _, o := range n.objects {
-			if o.hasBody() && o.e.Pack.Seg == seg {
+			if o.hasBody() && !o.e.Pack.IsZero() && o.e.Pack.Seg == seg {
 				objs = append(objs, o)
 			}
 		}

@@ -163,9 +163,25 @@ func (n *Node) keepHot(o *object, content io.ReadSeeker) []byte {
 	return b
 }
 
-// dropHot releases o's memory copy (o left the table).
-func (n *Node) dropHot(o *object) {
-	if m := o.mem.Swap(&droppedMem); m != nil && m != &droppedMem {
-		n.hot.Add(-int64(len(*m)))
+// handHot moves old's memory copy of its body to no, which replaces it in
+// the table with the same body (another view of it, or the body now in the
+// log: then the copy it was filled from stays), or else releases it.
+func (n *Node) handHot(old, no *object) {
+	m := old.mem.Swap(&droppedMem)
+	if m == &droppedMem {
+		m = nil
 	}
+	same := no != nil && no.hasBody() && no.e.Gen == old.e.Gen
+	if m == nil && same && old.unlogged != nil && no.unlogged == nil && old.e.Size <= hotBody {
+		if n.hot.Add(old.e.Size) <= hotBudget {
+			b := old.unlogged
+			m = &b
+		} else {
+			n.hot.Add(-old.e.Size)
+		}
+	}
+	if m == nil || same && no.mem.CompareAndSwap(nil, m) {
+		return
+	}
+	n.hot.Add(-int64(len(*m)))
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"hash/maphash"
@@ -45,7 +46,10 @@ type Node struct {
 	fillMem atomic.Int64       // bytes of fill bodies held in memory, see memBody
 	news    uploadNews         // see Uploaded
 	hot     atomic.Int64       // bytes of bodies kept in memory, see hotBody
-	records chan *object       // fills to record in the index, see record.go
+	// unloggedMem is the bytes of small fills' bodies in memory until
+	// recorded, see unloggedBudget.
+	unloggedMem atomic.Int64
+	records     chan *object // fills to record in the index, see record.go
 
 	dirtyMu sync.Mutex
 	dirty   map[string]*object // objects not yet in the backend, by table key
@@ -85,6 +89,9 @@ type object struct {
 	valid     atomic.Int64               // unix nanoseconds of the last validation
 	fd        atomic.Pointer[sharedFile] // open body of a small object, see openLocal
 	mem       atomic.Pointer[[]byte]     // the body in memory, see hotBody
+	// unlogged is the body of a small fill not yet in the index's log, its
+	// only copy (see unloggedBudget).
+	unlogged []byte
 }
 
 func newObject(e index.Entry) *object {
@@ -276,6 +283,9 @@ func newFrom(old *object, e *index.Entry) *object {
 	no := newObject(*e)
 	if old != nil && e.Gen != "" && old.e.Gen == e.Gen {
 		no.atime.Store(old.atime.Load())
+		if e.Pack.IsZero() {
+			no.unlogged = old.unlogged // still to be recorded
+		}
 	}
 	return no
 }
@@ -304,12 +314,15 @@ func (n *Node) install(old, no *object) *object {
 	}
 	if old != nil {
 		n.files.drop(old)
-		n.dropHot(old)
+		n.handHot(old, no)
+	}
+	if old != nil && old.unlogged != nil && (no == nil || no.unlogged == nil) {
+		n.unloggedMem.Add(-int64(len(old.unlogged)))
 	}
 	if old != nil && old.hasBody() && (no == nil || !no.hasBody() || old.e.Gen != no.e.Gen) {
 		n.used.Add(-old.e.Size)
 		n.stats.objects.Add(-1)
-		if old.e.Pack.IsZero() {
+		if old.e.Pack.IsZero() && old.unlogged == nil {
 			if err := n.store.Remove(old.e.Bucket, old.e.Key, old.e.Gen); err != nil {
 				n.log.Warn("remove replaced body", "bucket", old.e.Bucket, "key", old.e.Key, "err", err)
 			}
@@ -323,6 +336,14 @@ func (n *Node) install(old, no *object) *object {
 		}
 	}
 	return no
+}
+
+// openObject opens o's body, wherever it is.
+func (n *Node) openObject(o *object) (io.ReadSeeker, func(), error) {
+	if o.unlogged != nil {
+		return bytes.NewReader(o.unlogged), func() {}, nil
+	}
+	return n.openBody(&o.e)
 }
 
 // openBody opens the body entry e names: a file of the store (an

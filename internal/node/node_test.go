@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -184,43 +185,63 @@ func TestFillKeptAcrossNewsOfItsVersion(t *testing.T) {
 
 // TestUnrecordedFillKeptAcrossNewsOfItsVersion: a fill committed but not
 // recorded yet (the recorder batches them) keeps its body when another
-// node's copy of the same backend object is announced meanwhile.
+// node's copy of the same backend object is announced meanwhile, whether
+// the body is a file or, small, still in memory only; recorded, it
+// reads back after a restart.
 func TestUnrecordedFillKeptAcrossNewsOfItsVersion(t *testing.T) {
-	tn := newTestNode(t)
-	ctx := context.Background()
-	body := []byte("one backend object")
-	tn.be.Backend.Put(ctx, bkt, "k", bytes.NewReader(body), int64(len(body)), core.Info{})
-	info, err := tn.be.Backend.Head(ctx, bkt, "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixFetched(&info, bkt, "k")
-	// What a fill of a key the node did not know commits, before the
-	// recorder makes its Cache event.
-	tmp, err := tn.store.NewTemp()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tmp.Close()
-	tmp.Write(body)
-	gen := newGen()
-	if err := tmp.Place(bkt, "k", gen); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	filled := tn.applyFill(nil, &index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: now, Validated: now}, journal.Cache)
+	for _, inMemory := range []bool{false, true} {
+		t.Run(fmt.Sprintf("memory=%v", inMemory), func(t *testing.T) {
+			tn := newTestNode(t)
+			ctx := context.Background()
+			body := []byte("one backend object")
+			tn.be.Backend.Put(ctx, bkt, "k", bytes.NewReader(body), int64(len(body)), core.Info{})
+			info, err := tn.be.Backend.Head(ctx, bkt, "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fixFetched(&info, bkt, "k")
+			// What a fill of a key the node did not know commits, before
+			// the recorder makes its Cache event.
+			gen := newGen()
+			var unlogged []byte
+			if inMemory {
+				unlogged = slices.Clone(body)
+				tn.unloggedMem.Add(int64(len(body)))
+			} else {
+				tmp, err := tn.store.NewTemp()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tmp.Close()
+				tmp.Write(body)
+				if err := tmp.Place(bkt, "k", gen); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now := time.Now().UTC()
+			filled := tn.applyFill(nil, &index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: now, Validated: now}, journal.Cache, unlogged)
 
-	other := &journal.Event{Origin: "01JOTHERNODE00000000000000", Seq: 1, Time: tn.clock.Now(), Kind: journal.Cache, Bucket: bkt, Key: "k", Info: info}
-	if err := tn.applyRemote(ctx, []*journal.Event{other}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if o := tn.lookup(bkt, "k"); !o.hasBody() || o.e.Gen != gen {
-		t.Fatalf("after another node's copy was announced: state %v, generation %q; want the filled body %q", o.e.State, o.e.Gen, gen)
-	}
-	tn.record(ctx, []*object{filled})
-	o := tn.lookup(bkt, "k")
-	if v := o.e.View(); !o.hasBody() || !v.Holds(tn.ID()) || !v.Holds(other.Origin) {
-		t.Fatalf("recorded: state %v, holdings %+v; want both copies", o.e.State, v.Holdings)
+			other := &journal.Event{Origin: "01JOTHERNODE00000000000000", Seq: 1, Time: tn.clock.Now(), Kind: journal.Cache, Bucket: bkt, Key: "k", Info: info}
+			if err := tn.applyRemote(ctx, []*journal.Event{other}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if o := tn.lookup(bkt, "k"); !o.hasBody() || o.e.Gen != gen {
+				t.Fatalf("after another node's copy was announced: state %v, generation %q; want the filled body %q", o.e.State, o.e.Gen, gen)
+			}
+			tn.record(ctx, []*object{filled})
+			o := tn.lookup(bkt, "k")
+			if v := o.e.View(); !o.hasBody() || !v.Holds(tn.ID()) || !v.Holds(other.Origin) {
+				t.Fatalf("recorded: state %v, holdings %+v; want both copies", o.e.State, v.Holdings)
+			}
+			if inMemory && (o.unlogged != nil || o.e.Pack.IsZero() || tn.unloggedMem.Load() != 0) {
+				t.Fatalf("recorded: unlogged %v, pack %+v, unlogged bytes %d; want the body in the log", o.unlogged != nil, o.e.Pack, tn.unloggedMem.Load())
+			}
+			tn = tn.restart(t)
+			got, obj, err := tn.read(t, "k", GetOptions{})
+			if err != nil || string(got) != string(body) || obj.Source != FromLocal {
+				t.Fatalf("after restart: %q from %v, %v; want %q from local disk", got, obj.Source, err, body)
+			}
+		})
 	}
 }
 
@@ -562,12 +583,15 @@ func TestNoCacheForcesRevalidation(t *testing.T) {
 
 func TestKeptOpenFilesFollowReplacements(t *testing.T) {
 	tn := newTestNode(t)
-	// A small body fetched from the backend is a file (one put is bytes
-	// of the index's log, see TestSmallBodiesInLog).
+	// A small body fetched from the backend while the memory for small
+	// fills is spent is a file (one put, or another fill, is bytes of the
+	// index's log, see TestSmallBodiesInLog).
 	tn.be.Backend.Put(context.Background(), bkt, "small", strings.NewReader("v1"), 2, core.Info{})
+	tn.unloggedMem.Add(unloggedBudget)
 	if got, _, err := tn.read(t, "small", GetOptions{ReadThrough: true}); err != nil || string(got) != "v1" {
 		t.Fatalf("read-through: %q %v", got, err)
 	}
+	tn.unloggedMem.Add(-unloggedBudget)
 	for i := 0; i < 3; i++ {
 		if got, _, err := tn.read(t, "small", GetOptions{}); err != nil || string(got) != "v1" {
 			t.Fatalf("read %d: %q %v", i, got, err)

@@ -152,10 +152,14 @@ func (n *Node) readHolder(ctx context.Context, o *object, hops int) (*Object, st
 // openLocal opens o's body, or returns nil if it is gone from disk (which
 // reconciliation rules out but a disk fault may not).
 func (n *Node) openLocal(o *object) *Object {
-	if m := o.mem.Load(); m != nil && m != &droppedMem {
+	m := o.unlogged
+	if p := o.mem.Load(); m == nil && p != nil && p != &droppedMem {
+		m = *p
+	}
+	if m != nil {
 		touch(o)
 		n.stats.hits.Add(1)
-		return &Object{Info: o.e.Info, Source: FromLocal, Content: bytes.NewReader(*m), close: func() {}, ver: o.e.Ver}
+		return &Object{Info: o.e.Info, Source: FromLocal, Content: bytes.NewReader(m), close: func() {}, ver: o.e.Ver}
 	}
 	var content io.ReadSeeker
 	var release func()

@@ -8,12 +8,13 @@ import (
 	"github.com/objstore/objstore/internal/journal"
 )
 
-// Fills are recorded in the index in batches, off the clients' path: each
-// group commit syncs the filesystem (see index.Options.SyncBodies), and a
-// commit per miss would keep the journal busy and stall every file create
-// and rename behind it. Until it is recorded, a filled object is served
-// from the table like any other; a crash forgets it and the body, which the
-// backend still holds.
+// Fills are recorded in the index in batches, off the clients' path: a
+// group commit writes the small bodies to the log or syncs the filesystem
+// for the files (see index.Batch.SyncBodies), and a commit per miss would
+// keep the journal busy and stall every file create and rename behind it.
+// Until it is recorded, a filled object is served from the table like any
+// other (a small body from memory, see unloggedBudget); a crash forgets it
+// and the body, which the backend still holds.
 const (
 	recordQueue = 4096                  // fills waiting to be recorded
 	recordBatch = 512                   // most fills per commit
@@ -67,9 +68,10 @@ func (n *Node) recordLoop() {
 
 // applyFill puts the filled object of entry e in the table in place of
 // prev; the recorder is to make journal event kind of it.
-func (n *Node) applyFill(prev *object, e *index.Entry, kind journal.Kind) *object {
+func (n *Node) applyFill(prev *object, e *index.Entry, kind journal.Kind, unlogged []byte) *object {
 	o := newFrom(prev, e)
 	o.fillEvent = kind
+	o.unlogged = unlogged
 	return n.install(prev, o)
 }
 
@@ -83,7 +85,6 @@ func (n *Node) record(ctx context.Context, objs []*object) {
 	unlock := n.lockKeys(objs)
 	defer unlock()
 	var b index.Batch
-	b.SyncBodies()
 	var current []*object
 	var changes []change
 	var standby int64
@@ -95,7 +96,7 @@ func (n *Node) record(ctx context.Context, objs []*object) {
 		if o == nil || o.e.Gen != fo.e.Gen || !o.hasBody() {
 			continue
 		}
-		if v := o.e.View(); o != fo && v.Holds(n.id) {
+		if v := o.e.View(); o != fo && v.Holds(n.id) && o.unlogged == nil {
 			continue
 		}
 		e := o.e
@@ -111,6 +112,14 @@ func (n *Node) record(ctx context.Context, objs []*object) {
 			// A copy of another node's write-back put, not yet uploaded.
 			b.Enqueue(&index.Item{Op: index.OpPut, Bucket: e.Bucket, Key: e.Key, Gen: e.Gen, Enqueued: time.Now().UTC(), Standby: true})
 			standby++
+		}
+		switch {
+		case !(e.State == index.Clean || e.State == index.Dirty):
+		case o.unlogged != nil:
+			e.Pack = index.PendingLoc
+			b.Body(e.Bucket, e.Key, e.Gen, o.unlogged)
+		default:
+			b.SyncBodies()
 		}
 		b.Put(e)
 		current = append(current, o)

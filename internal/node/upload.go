@@ -309,7 +309,7 @@ func (u *uploader) do(ctx context.Context, it index.Item) error {
 				break
 			}
 		}
-		body, release, err := n.openBody(&o.e)
+		body, release, err := n.openObject(o)
 		if errors.Is(err, fs.ErrNotExist) {
 			break
 		}
@@ -485,7 +485,7 @@ func (n *Node) syncBackend(ctx context.Context, bucket, key string) error {
 		return err
 	}
 	if o.hasBody() {
-		body, release, err := n.openBody(&o.e)
+		body, release, err := n.openObject(o)
 		if err != nil {
 			return err
 		}
