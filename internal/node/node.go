@@ -49,7 +49,7 @@ type Node struct {
 	// unloggedMem is the bytes of small fills' bodies in memory until
 	// recorded, see unloggedBudget.
 	unloggedMem atomic.Int64
-	records     chan *object // fills to record in the index, see record.go
+	records     recordQueue // fills to record in the index, see record.go
 
 	dirtyMu sync.Mutex
 	dirty   map[string]*object // objects not yet in the backend, by table key
@@ -137,7 +137,7 @@ func Open(cfg Config) (*Node, error) {
 		seed:    maphash.MakeSeed(),
 		fills:   make(map[string]*fill),
 		fillq:   make(chan fillJob),
-		records: make(chan *object, recordQueue),
+		records: recordQueue{wake: make(chan struct{}, 1)},
 		dirty:   make(map[string]*object),
 		evictC:  make(chan struct{}, 1),
 		clock:   journal.NewClock(nil),
