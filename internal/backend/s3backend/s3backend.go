@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	})
 	return &Backend{
 		client:    client,
-		direct:    newDirect(client, httpClient, retryer, cfg.Region),
+		direct:    newDirect(client, retryer, cfg.Region),
 		uploader:  newUploader(client, cfg),
 		threshold: cfg.MultipartThreshold,
 		region:    cfg.Region,
@@ -151,11 +151,11 @@ func (b *Backend) Get(ctx context.Context, bucket, key string, opts backend.GetO
 // one (see direct), else through the SDK.
 func (b *Backend) getObject(ctx context.Context, in *s3.GetObjectInput) (*s3.GetObjectOutput, error) {
 	bucket := aws.ToString(in.Bucket)
-	base := b.direct.endpointFor(ctx, bucket)
-	if base == nil {
+	ep := b.direct.endpointFor(ctx, bucket)
+	if ep == nil {
 		return b.client.GetObject(ctx, in)
 	}
-	resp, err := b.direct.get(ctx, base, aws.ToString(in.Key), aws.ToString(in.Range), aws.ToString(in.IfNoneMatch))
+	resp, err := b.direct.get(ctx, ep, aws.ToString(in.Key), aws.ToString(in.Range), aws.ToString(in.IfNoneMatch))
 	if err != nil {
 		return nil, err
 	}
@@ -271,8 +271,8 @@ func (b *Backend) Put(ctx context.Context, bucket, key string, body io.ReadSeeke
 		opts = append(opts, withExpires(expires))
 	}
 	var etag string
-	if base := b.direct.endpointFor(ctx, bucket); base != nil && size <= directMaxPut {
-		etag, err = b.direct.put(ctx, base, in, expires, r, size)
+	if ep := b.direct.endpointFor(ctx, bucket); ep != nil && size <= directMaxPut {
+		etag, err = b.direct.put(ctx, ep, in, expires, r, size)
 		if err != nil {
 			return "", opError("put", bucket, key, err)
 		}
