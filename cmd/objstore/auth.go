@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/objstore/objstore/internal/api/s3api/sigv4"
+	"github.com/objstore/objstore/internal/sigv4"
 )
 
 // auth is how the public APIs authenticate clients.

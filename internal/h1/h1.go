@@ -113,6 +113,9 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	host := hostPort(req)
 	key := req.URL.Scheme + "://" + host
 	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("h1: %s %s: %w", req.Method, key, err)
+	}
 	for retried := false; ; retried = true {
 		cn := c.get(key)
 		reused := cn != nil

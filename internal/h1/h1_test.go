@@ -211,6 +211,13 @@ func TestCancelAndTimeouts(t *testing.T) {
 		t.Fatalf("a server that never answers: %v, want a timeout", err)
 	}
 
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	req, _ = http.NewRequestWithContext(canceled, http.MethodGet, s.URL+"/hang", nil)
+	if _, err := c.Do(req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a canceled request: %v, want context.Canceled", err)
+	}
+
 	ctx, cancel := context.WithCancel(t.Context())
 	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/body", nil)
 	resp, err := c.Do(req)

@@ -16,11 +16,11 @@ import (
 
 	"github.com/objstore/objstore/internal/api/compat"
 	"github.com/objstore/objstore/internal/api/s3api"
-	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/backend/fsbackend"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/metrics"
 	"github.com/objstore/objstore/internal/node"
+	"github.com/objstore/objstore/internal/sigv4"
 )
 
 // The hit benchmarks read one cached 4 KiB object, as bench/run.sh does

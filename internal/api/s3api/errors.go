@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/sigv4"
 )
 
 // Error is an S3 error: its code, HTTP status and message.

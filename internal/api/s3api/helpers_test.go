@@ -30,11 +30,11 @@ import (
 	"github.com/objstore/objstore/internal/api/compat"
 	"github.com/objstore/objstore/internal/api/cork"
 	"github.com/objstore/objstore/internal/api/s3api"
-	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/backend/fsbackend"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/node"
+	"github.com/objstore/objstore/internal/sigv4"
 )
 
 // The credentials the test server knows, and the region clients sign for.

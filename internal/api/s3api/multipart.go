@@ -11,10 +11,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/multipart"
 	"github.com/objstore/objstore/internal/node"
+	"github.com/objstore/objstore/internal/sigv4"
 )
 
 // Multipart holds multipart uploads until they are completed or aborted;

@@ -31,10 +31,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/backend/fsbackend"
 	"github.com/objstore/objstore/internal/multipart"
 	"github.com/objstore/objstore/internal/node"
+	"github.com/objstore/objstore/internal/sigv4"
 )
 
 const (

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/objstore/objstore/internal/api/objhttp"
-	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/node"
+	"github.com/objstore/objstore/internal/sigv4"
 )
 
 // timeFormat is S3's XML timestamp format.

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/objstore/objstore/internal/api/s3api/sigv4"
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/core"
 	"github.com/objstore/objstore/internal/node"
+	"github.com/objstore/objstore/internal/sigv4"
 )
 
 // Node is what the API needs of a node; *node.Node implements it. Methods

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/objstore/objstore/internal/api/s3api/sigv4"
+	"github.com/objstore/objstore/internal/sigv4"
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/backend/s3backend"
 	"github.com/objstore/objstore/internal/core"

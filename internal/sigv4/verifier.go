@@ -15,29 +15,33 @@ import (
 // Verifier verifies the Signature Version 4 of S3 requests. It is safe for
 // concurrent use.
 type Verifier struct {
-	cfg Config
-	// keys caches signing keys by secret, date and region: deriving one
-	// takes four HMACs, and a client signs with the same key all day.
-	keys sync.Map // keyID → *signingKey
+	cfg  Config
+	keys keyCache
+}
+
+// keyCache caches signing keys by secret, date and region: deriving one
+// takes four HMACs, and a client signs with the same key all day.
+type keyCache struct {
+	m sync.Map // keyID → *signingKey
 }
 
 type keyID struct{ secret, date, region string }
 
-// key returns the signing key of secret for date and region.
-func (v *Verifier) key(secret, date, region string) *signingKey {
+// get returns the signing key of secret for date and region.
+func (c *keyCache) get(secret, date, region string) *signingKey {
 	id := keyID{secret, date, region}
-	if k, ok := v.keys.Load(id); ok {
+	if k, ok := c.m.Load(id); ok {
 		return k.(*signingKey)
 	}
 	k := newSigningKey(secret, date, region)
 	// Keys of past days are of no more use: keep the cache small.
-	v.keys.Range(func(old, _ any) bool {
+	c.m.Range(func(old, _ any) bool {
 		if old.(keyID).date != date {
-			v.keys.Delete(old)
+			c.m.Delete(old)
 		}
 		return true
 	})
-	v.keys.Store(id, k)
+	c.m.Store(id, k)
 	return k
 }
 
@@ -421,7 +425,7 @@ func (v *Verifier) checkSignature(r *http.Request, sr *signedRequest, skip strin
 	if err != nil {
 		return err
 	}
-	sr.sc.key = v.key(secret, sr.sc.date, sr.sc.region)
+	sr.sc.key = v.keys.get(secret, sr.sc.date, sr.sc.region)
 	n := len(buf)
 	buf = sr.sc.appendStringToSign(buf, sha256.Sum256(buf))
 	m := len(buf)
