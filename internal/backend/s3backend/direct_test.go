@@ -10,10 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/objstore/objstore/internal/sigv4"
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/backend/s3backend"
 	"github.com/objstore/objstore/internal/core"
+	"github.com/objstore/objstore/internal/sigv4"
 )
 
 // TestDirectPath checks which requests take the direct path (see
