@@ -300,7 +300,10 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, key string, req *http.
 			break
 		}
 	}
-	if c.cfg.ResponseHeaderTimeout > 0 {
+	if c.cfg.ResponseHeaderTimeout > 0 && (resp.ContentLength < 0 || int64(cn.br.Buffered()) < resp.ContentLength) {
+		// The body is bounded by ctx only. (A body already buffered
+		// needs no more reads, and the next request sets its own
+		// deadline: each deadline set costs a timer update.)
 		cn.nc.SetReadDeadline(time.Time{})
 		if ctx.Err() != nil {
 			// Canceled before the line above undid the AfterFunc's deadline.

@@ -180,6 +180,8 @@ func (c *Client) upgrade(nc net.Conn, addr string, deadline time.Time) (*streamC
 			return nil, fmt.Errorf("%w: the peer did not prove it knows the cluster secret", ErrUnauthenticated)
 		}
 	}
+	// Reads set their own read deadlines; writes need none (see read).
+	nc.SetWriteDeadline(time.Time{})
 	return &streamConn{nc: nc, br: br, mac: newStreamMAC(key), out: make([]byte, 0, 256), in: make([]byte, 0, 256)}, nil
 }
 
@@ -265,7 +267,10 @@ func (c *Client) read(ctx context.Context, sc *streamConn, addr, bucket, key str
 			sc.nc.Close()
 		}
 	}()
-	sc.nc.SetDeadline(deadline)
+	// A read deadline only: the request is small and the stream carries
+	// one at a time, so its write finds room in the socket's buffer.
+	// (Each deadline set costs a timer update: this path sets one.)
+	sc.nc.SetReadDeadline(deadline)
 	if sc.out, err = appendRequest(sc.out[:0], sc.mac, bucket, key); err != nil {
 		keep = true
 		return nil, false, err
@@ -297,11 +302,16 @@ func (c *Client) read(ctx context.Context, sc *streamConn, addr, bucket, key str
 		return nil, true, err
 	}
 	info.Bucket, info.Key = bucket, key
-	sc.nc.SetDeadline(time.Time{})
-	if ctx.Err() != nil {
-		// Cancelled while the deadline was cleared: AfterFunc may have
-		// run before it.
-		return nil, true, ctx.Err()
+	if int64(sc.br.Buffered()) < info.Size {
+		// The body is bounded by ctx only. (A body already buffered
+		// needs no more reads, and the next request sets its own
+		// deadline.)
+		sc.nc.SetReadDeadline(time.Time{})
+		if ctx.Err() != nil {
+			// Cancelled while the deadline was cleared: AfterFunc
+			// may have run before it.
+			return nil, true, ctx.Err()
+		}
 	}
 	b := &streamBody{c: c, sc: sc, addr: addr, left: info.Size, stop: stop}
 	return &Object{Info: info, Ver: ver, Body: b, Close: b.close, Dirty: dirty}, true, nil

@@ -79,8 +79,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveStream(ctx context.Context, conn net.Conn, br *bufio.Reader, mac *streamMAC) error {
 	var frame []byte
 	out := make([]byte, 0, 512)
+	var idleSet time.Time
 	for {
-		conn.SetReadDeadline(time.Now().Add(streamIdle))
+		// The idle deadline moves at most every streamIdle/8, not
+		// per request: each move costs a timer update.
+		if now := time.Now(); now.Sub(idleSet) > streamIdle/8 {
+			conn.SetReadDeadline(now.Add(streamIdle))
+			idleSet = now
+		}
 		var lb [4]byte
 		if _, err := io.ReadFull(br, lb[:]); err != nil {
 			return nil // closed or idle
