@@ -86,8 +86,8 @@ func (o *objstoreClient) put(ctx context.Context, key string, body []byte) error
 // the SDK, as an application would, set up as objstore's s3backend sets up
 // its SDK client (same transport limits, no checksums beyond what S3
 // requires). (s3backend sends GETs and small PUTs without the SDK's
-// middleware stack, signed by the same signer: see its direct.go. That is
-// part of what objstore is measured on.)
+// middleware stack and net/http's Transport, signed by its own signer:
+// see its direct.go. That is part of what objstore is measured on.)
 type s3Client struct {
 	client *s3.Client
 	bucket string
