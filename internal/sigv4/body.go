@@ -55,6 +55,22 @@ type Body struct {
 
 var _ io.ReadCloser = (*Body)(nil)
 
+// emptyBody is the Body of a request without one and with nothing to
+// verify: verified and at its end, so that no call changes it, and
+// requests share it.
+var emptyBody = &Body{err: io.EOF}
+
+// declaresDigest reports whether h names a digest for the body to match:
+// Content-MD5, an x-amz-checksum-* or a trailer.
+func declaresDigest(h http.Header) bool {
+	for name := range h {
+		if name == "Content-Md5" || name == "X-Amz-Trailer" || hasPrefixFold(name, checksumPrefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // Read reads decoded bytes of the body; see Body for what it checks.
 func (b *Body) Read(p []byte) (int, error) {
 	if b.err != nil {
@@ -166,6 +182,11 @@ type bodySpec struct {
 // newBody builds the Body of r: the aws-chunked decoder if any and the
 // digests the headers ask for. It reads nothing.
 func newBody(h http.Header, body io.ReadCloser, spec bodySpec) (*Body, error) {
+	if (body == nil || body == http.NoBody) && !spec.mode.streaming() &&
+		(spec.mode != payloadHash || spec.hash == emptySHA256) && !declaresDigest(h) {
+		// Nothing to read and nothing to check: a GET, most often.
+		return emptyBody, nil
+	}
 	if body == nil {
 		body = io.NopCloser(strings.NewReader(""))
 	}

@@ -23,8 +23,8 @@ type pair struct{ key, value string }
 
 // parseQuery parses u's query as u.Query does: pairs that hold a ';' or do
 // not decode are left out. A name or value with nothing to decode is not
-// copied.
-func parseQuery(u *url.URL) query {
+// copied. The pairs go in buf when it has room for them.
+func parseQuery(u *url.URL, buf []pair) query {
 	raw := u.RawQuery
 	if raw == "" {
 		return query{}
@@ -35,7 +35,10 @@ func parseQuery(u *url.URL) query {
 	}
 	// What no pair holds need not be looked for in each.
 	semi, plus := strings.IndexByte(raw, ';') >= 0, strings.IndexByte(raw, '+') >= 0
-	q := query{pairs: make([]pair, 0, n)}
+	q := query{pairs: buf[:0]}
+	if cap(buf) < n {
+		q.pairs = make([]pair, 0, n)
+	}
 	for raw != "" {
 		var kv string
 		kv, raw, _ = strings.Cut(raw, "&")

@@ -3,6 +3,7 @@ package s3api
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -52,6 +53,8 @@ type Config struct {
 	// Multipart holds multipart uploads; nil disables them.
 	Multipart Multipart
 	// Wrap, when set, wraps each operation's handler (metrics, logging).
+	// The wrapper must hand h the ResponseWriter it got, or one whose
+	// Unwrap method returns it (as http.ResponseController expects).
 	Wrap func(op string, h http.Handler) http.Handler
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
@@ -77,6 +80,8 @@ type request struct {
 	length      int64         // decoded payload length, -1 if unknown
 	sig         *sigv4.Result // nil without a Verifier; else &res
 	res         sigv4.Result
+	pairs       [10]pair // room for query's pairs: a presigned URL has 7 or 8
+	w           reqWriter
 }
 
 // New returns the API.
@@ -131,14 +136,56 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["X-Amz-Request-Id"] = []string{requestID()}
 	// The address and query, which routing needs, are parsed once, here,
 	// and handed to the operation's handler in the context.
-	rq := &request{query: parseQuery(r.URL), body: r.Body, length: r.ContentLength}
+	rq := &request{body: r.Body, length: r.ContentLength}
+	rq.query = parseQuery(r.URL, rq.pairs[:0])
 	rq.bucket, rq.key = a.address(r)
 	op := operation(r.Method, rq.bucket != "", rq.key != "", rq.query, r.Header)
-	a.ops[op].ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, rq)))
+	rq.w = reqWriter{ResponseWriter: w, rq: rq}
+	a.ops[op].ServeHTTP(&rq.w, r)
 }
 
-// requestKey is the context key of a request's *request.
-type requestKey struct{}
+// reqWriter carries a request's *request through Config.Wrap's wrappers
+// to its operation's handler, which finds it by unwrapping its writer.
+// (r.WithContext would carry it too, at the cost of a copy of the
+// http.Request on every request.)
+type reqWriter struct {
+	http.ResponseWriter
+	rq *request
+}
+
+var (
+	_ io.ReaderFrom = (*reqWriter)(nil)
+	_ http.Flusher  = (*reqWriter)(nil)
+)
+
+// Unwrap lets http.ResponseController reach the wrapped writer.
+func (w *reqWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ReadFrom hands r to the wrapped writer's ReadFrom, so that net/http
+// sends a file body with sendfile.
+func (w *reqWriter) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+}
+
+// Flush flushes the wrapped writer, if it can.
+func (w *reqWriter) Flush() { http.NewResponseController(w.ResponseWriter).Flush() }
+
+// requestOf returns the *request that ServeHTTP put under w.
+func requestOf(w http.ResponseWriter) *request {
+	for {
+		switch x := w.(type) {
+		case *reqWriter:
+			return x.rq
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil // a Config.Wrap wrapper broke its contract
+		}
+	}
+}
 
 // operation names the S3 operation a request asks for.
 func operation(method string, bucket, key bool, q query, h http.Header) string {
@@ -257,7 +304,11 @@ func (a *API) address(r *http.Request) (bucket, key string) {
 // S3 XML error.
 func (a *API) adapt(fn opFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rq := r.Context().Value(requestKey{}).(*request)
+		rq := requestOf(w)
+		if rq == nil {
+			writeError(w, r, toS3(errors.New("s3api: a wrapper hid the request's writer")))
+			return
+		}
 		err := a.parse(r, rq)
 		if err == nil {
 			err = fn(w, r, rq)
