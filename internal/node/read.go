@@ -123,7 +123,7 @@ func (n *Node) readHolder(ctx context.Context, o *object, hops int) (*Object, st
 		return nil, ""
 	}
 	m := holders[0]
-	po, err := n.cfg.Peers.Open(ctx, m.PeerAddr, o.e.Bucket, o.e.Key, peer.OpenOptions{Hops: hops})
+	po, err := n.cfg.Peers.Open(ctx, m.PeerAddr, o.e.Bucket, o.e.Key, peer.OpenOptions{Hops: hops, Size: o.e.Size})
 	if err == nil && (po.Ver != o.e.Ver || po.Info.Size != o.e.Size) {
 		po.Close()
 		err = fmt.Errorf("peer %s holds version %v of %d bytes, not %v", m.ID, po.Ver, po.Info.Size, o.e.Ver)

@@ -57,7 +57,7 @@ func (n *Node) openSource(ctx context.Context, bucket, key string, prev *object,
 			if m.ID == opts.skip {
 				continue
 			}
-			o, err := n.cfg.Peers.Open(ctx, m.PeerAddr, bucket, key, peer.OpenOptions{Hops: opts.hops})
+			o, err := n.cfg.Peers.Open(ctx, m.PeerAddr, bucket, key, peer.OpenOptions{Hops: opts.hops, Size: prev.e.Size})
 			if err == nil && o.Ver != prev.e.Ver {
 				o.Close()
 				err = fmt.Errorf("peer %s holds version %v, not %v", m.ID, o.Ver, prev.e.Ver)

@@ -43,6 +43,7 @@ type Client struct {
 	http          *http.Client
 	dialer        *net.Dialer
 	streams       streams
+	pipes         pipes
 	idle          int
 	header, fetch time.Duration
 }
@@ -70,13 +71,14 @@ func NewClient(cfg ClientConfig) *Client {
 		DisableCompression:  true,
 	}
 	return &Client{auth: cfg.Auth, http: &http.Client{Transport: tr}, dialer: dialer, idle: cfg.IdleConns,
-		header: cfg.HeaderTimeout, fetch: cfg.FetchTimeout}
+		header: cfg.HeaderTimeout, fetch: cfg.FetchTimeout, pipes: pipes{m: map[string]*pipeSlot{}}}
 }
 
 // Close closes idle connections and streams.
 func (c *Client) Close() {
 	c.http.CloseIdleConnections()
 	c.streams.close()
+	c.pipes.close()
 }
 
 // Error is a peer's answer other than success, with its status.
@@ -181,7 +183,11 @@ func objectQuery(bucket, key string) string {
 // the peer stops early.
 func (c *Client) Open(ctx context.Context, addr, bucket, key string, opts OpenOptions) (*Object, error) {
 	if !opts.Fetch {
-		o, err := c.openStream(ctx, addr, bucket, key)
+		open := c.openStream
+		if opts.Size > 0 && opts.Size <= smallBody {
+			open = c.openPipe
+		}
+		o, err := open(ctx, addr, bucket, key)
 		if !errors.Is(err, errNoStreams) {
 			return o, err
 		}

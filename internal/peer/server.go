@@ -42,6 +42,9 @@ type OpenOptions struct {
 	Fetch bool
 	// Hops is how many times the request was forwarded.
 	Hops int
+	// Size is the body size the caller expects (from the journal), 0 if
+	// it does not know: reads of small bodies share a stream (see pipe.go).
+	Size int64
 }
 
 // Objects is what the server needs to serve object bodies. Implementations

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -76,11 +77,22 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 // serveStream answers the requests of one stream until the client closes
 // it, it idles for streamIdle, or a request fails its MAC (an error). The
 // body of a large object goes by sendfile when conn is a TCP connection.
+//
+// A client may send requests before the answers to earlier ones arrived
+// (a pipe, see pipe.go): the answers of small bodies then accumulate in
+// one buffer while further requests are already buffered, and leave in
+// one write.
 func (s *Server) serveStream(ctx context.Context, conn net.Conn, br *bufio.Reader, mac *streamMAC) error {
 	var frame []byte
 	out := make([]byte, 0, 512)
 	var idleSet time.Time
 	for {
+		if len(out) > 0 && !frameBuffered(br) {
+			if _, err := conn.Write(out); err != nil {
+				return nil // the client is gone
+			}
+			out = out[:0]
+		}
 		// The idle deadline moves at most every streamIdle/8, not
 		// per request: each move costs a timer update.
 		if now := time.Now(); now.Sub(idleSet) > streamIdle/8 {
@@ -107,50 +119,68 @@ func (s *Server) serveStream(ctx context.Context, conn net.Conn, br *bufio.Reade
 			return err
 		}
 		if want := mac.next(signed); mac.h != nil && !hmac.Equal(got, want) {
-			conn.Write(appendErrorHeader(out[:0], http.StatusUnauthorized, ErrUnauthenticated.Error()))
+			conn.Write(appendErrorHeader(out, http.StatusUnauthorized, ErrUnauthenticated.Error()))
 			return fmt.Errorf("%w: bad request MAC", ErrUnauthenticated)
 		}
-		if err := s.serveRead(ctx, conn, out[:0], bucket, key); err != nil {
+		if out, err = s.serveRead(ctx, conn, out, bucket, key); err != nil {
 			return nil // the client is gone, or has a short body to see
 		}
 	}
 }
 
-// serveRead answers one read: the header and a small body in one write,
-// a large body after its header by io.Copy (sendfile from a file to TCP).
-// An error is the connection's: after it the client can only see a short
-// body.
-func (s *Server) serveRead(ctx context.Context, conn net.Conn, out []byte, bucket, key string) error {
+// maxPending is how many bytes of answers serveStream holds for one write.
+const maxPending = 256 << 10
+
+// frameBuffered reports whether br holds a whole request frame.
+func frameBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < 4 {
+		return false
+	}
+	lb, _ := br.Peek(4)
+	return uint64(br.Buffered()) >= 4+uint64(binary.BigEndian.Uint32(lb))
+}
+
+// serveRead answers one read after the answers pending in out: a small
+// body is appended to them (written once out is large, else left for
+// serveStream), a large body is written after them and its header by
+// io.Copy (sendfile from a file to TCP). It returns what is still
+// pending. An error is the connection's: after it the client can only
+// see a short body.
+func (s *Server) serveRead(ctx context.Context, conn net.Conn, out []byte, bucket, key string) ([]byte, error) {
 	o, err := s.objs.OpenPeer(ctx, bucket, key, OpenOptions{})
 	if err != nil {
-		return s.readFailed(conn, out, bucket, key, err)
+		return s.readFailed(out, bucket, key, err), nil
 	}
 	defer o.Close()
 	size := o.Info.Size
+	start := len(out)
 	out = appendObjectHeader(out, o)
 	if size > smallBody {
 		if _, err := conn.Write(out); err != nil {
-			return err
+			return out[:0], err
 		}
 		_, err := io.Copy(conn, io.LimitReader(o.Body, size))
-		return err
+		return out[:0], err
 	}
-	bp := bufs.Get().(*[]byte)
-	defer bufs.Put(bp)
-	buf := (*bp)[:size]
-	if _, err := io.ReadFull(o.Body, buf); err != nil {
-		return s.readFailed(conn, out[:0], bucket, key, fmt.Errorf("read %q: %w", key, err))
+	out = slices.Grow(out, int(size))
+	body := out[len(out) : len(out)+int(size)]
+	if _, err := io.ReadFull(o.Body, body); err != nil {
+		return s.readFailed(out[:start], bucket, key, fmt.Errorf("read %q: %w", key, err)), nil
 	}
-	_, err = (&net.Buffers{out, buf}).WriteTo(conn)
-	return err
+	out = out[:len(out)+int(size)]
+	if len(out) >= maxPending {
+		_, err := conn.Write(out)
+		return out[:0], err
+	}
+	return out, nil
 }
 
-// readFailed answers a read that failed before its first byte was sent.
-func (s *Server) readFailed(conn net.Conn, out []byte, bucket, key string, err error) error {
+// readFailed appends the answer to a read that failed before its first
+// byte was sent.
+func (s *Server) readFailed(out []byte, bucket, key string, err error) []byte {
 	code := status(false, err)
 	if code >= 500 {
 		s.log.Warn("peer stream read failed", "bucket", bucket, "key", key, "err", err)
 	}
-	_, werr := conn.Write(appendErrorHeader(out, code, err.Error()))
-	return werr
+	return appendErrorHeader(out, code, err.Error())
 }
