@@ -71,7 +71,7 @@ func NewClient(cfg ClientConfig) *Client {
 		DisableCompression:  true,
 	}
 	return &Client{auth: cfg.Auth, http: &http.Client{Transport: tr}, dialer: dialer, idle: cfg.IdleConns,
-		header: cfg.HeaderTimeout, fetch: cfg.FetchTimeout, pipes: pipes{m: map[string]*pipeSlot{}}}
+		header: cfg.HeaderTimeout, fetch: cfg.FetchTimeout, pipes: pipes{m: map[string]*pipeSet{}}}
 }
 
 // Close closes idle connections and streams.

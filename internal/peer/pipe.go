@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/objstore/objstore/internal/core"
@@ -35,8 +37,9 @@ import (
 // the order the holder checks them in.
 type pipe struct {
 	c    *Client
-	addr string
+	set  *pipeSet // its peer's (under Client.pipes.mu)
 	sc   *streamConn
+	load atomic.Int32 // calls waiting on it, or about to be sent on it
 
 	mu      sync.Mutex
 	out     []byte  // requests to write
@@ -64,17 +67,26 @@ type call struct {
 	body chan struct{}
 }
 
-// pipes are a Client's pipes, one per peer address.
+// pipes are a Client's pipes, per peer address.
 type pipes struct {
 	mu sync.Mutex
-	m  map[string]*pipeSlot
+	m  map[string]*pipeSet
 }
 
-// pipeSlot is a peer's pipe, or the dial of one in progress.
-type pipeSlot struct {
-	p     *pipe
-	ready chan struct{} // closed when a dial ended
-	err   error
+// A peer's reads share its first pipe until pipeDepth of them wait on
+// it: then they go to the pipe with the fewest waiting, and another pipe
+// is opened, up to maxPipes. So a holder stalled on one read (its disk)
+// holds up few others, while a busy peer's reads still share writes.
+const (
+	pipeDepth = 16
+	maxPipes  = 4
+)
+
+// pipeSet is a peer's pipes, and the dial of one in progress.
+type pipeSet struct {
+	pipes []*pipe
+	dial  chan struct{} // closed when the dial in progress ends; nil if none
+	err   error         // of the last dial
 }
 
 // errPipeClosed: the client was closed.
@@ -91,48 +103,71 @@ func (c *Client) pipe(ctx context.Context, addr string, deadline time.Time) (*pi
 			return nil, errPipeClosed
 		}
 		s := ps.m[addr]
-		if s != nil && s.p != nil {
-			ps.mu.Unlock()
-			return s.p, nil
-		}
 		if s == nil {
-			s = &pipeSlot{ready: make(chan struct{})}
+			s = &pipeSet{}
 			ps.m[addr] = s
+		}
+		var best *pipe
+		for _, p := range s.pipes {
+			if best == nil || p.load.Load() < best.load.Load() {
+				best = p
+			}
+		}
+		if best != nil && (best.load.Load() < pipeDepth || len(s.pipes) >= maxPipes) {
+			best.load.Add(1)
 			ps.mu.Unlock()
-			sc, err := c.dialStream(ctx, addr, deadline)
+			return best, nil
+		}
+		if s.dial != nil { // wait for it, rather than queue on a busy pipe
+			dial := s.dial
+			ps.mu.Unlock()
+			select {
+			case <-dial:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 			ps.mu.Lock()
-			if err != nil {
-				s.err = err
-				delete(ps.m, addr)
-			} else if ps.m == nil {
-				s.err = errPipeClosed
-				sc.nc.Close()
-			} else {
-				s.p = &pipe{c: c, addr: addr, sc: sc}
-				go s.p.readLoop()
-			}
-			close(s.ready)
+			err := s.err
 			ps.mu.Unlock()
-			return s.p, s.err
-		}
-		ps.mu.Unlock()
-		select {
-		case <-s.ready:
-			if s.err != nil {
-				return nil, s.err
+			if err != nil && best == nil {
+				return nil, err
 			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+			continue
 		}
+		dial := make(chan struct{})
+		s.dial = dial
+		ps.mu.Unlock()
+		sc, err := c.dialStream(ctx, addr, deadline)
+		var p *pipe
+		ps.mu.Lock()
+		s.dial, s.err = nil, err
+		switch {
+		case err != nil:
+		case ps.m == nil:
+			s.err = errPipeClosed
+			sc.nc.Close()
+		default:
+			p = &pipe{c: c, set: s, sc: sc}
+			s.pipes = append(s.pipes, p)
+			go p.readLoop()
+		}
+		close(dial)
+		err = s.err
+		ps.mu.Unlock()
+		if err != nil && best != nil {
+			p = best // busy, but working
+		}
+		if p != nil {
+			p.load.Add(1)
+		}
+		return p, err
 	}
 }
 
-// drop forgets p, if it is addr's pipe.
+// drop forgets p.
 func (ps *pipes) drop(p *pipe) {
 	ps.mu.Lock()
-	if s := ps.m[p.addr]; s != nil && s.p == p {
-		delete(ps.m, p.addr)
-	}
+	p.set.pipes = slices.DeleteFunc(p.set.pipes, func(q *pipe) bool { return q == p })
 	ps.mu.Unlock()
 }
 
@@ -143,8 +178,11 @@ func (ps *pipes) close() {
 	ps.m = nil
 	ps.mu.Unlock()
 	for _, s := range m {
-		if s.p != nil {
-			s.p.fail(errPipeClosed)
+		ps.mu.Lock()
+		pipes := slices.Clone(s.pipes)
+		ps.mu.Unlock()
+		for _, p := range pipes {
+			p.fail(errPipeClosed)
 		}
 	}
 }
@@ -210,6 +248,7 @@ func (p *pipe) send(ctx context.Context, bucket, key string, deadline time.Time)
 	}
 	reused = p.reused
 	if p.out, err = appendRequest(p.out, p.sc.mac, bucket, key); err != nil {
+		p.load.Add(-1)
 		p.mu.Unlock()
 		return nil, reused, err
 	}
@@ -269,6 +308,7 @@ func (p *pipe) fail(err error) {
 	p.err = err
 	calls := p.calls
 	p.calls = nil
+	p.load.Store(0)
 	p.mu.Unlock()
 	p.sc.nc.Close()
 	for _, cl := range calls {
@@ -395,6 +435,7 @@ func (p *pipe) complete(cl *call, o *Object, err error) bool {
 	k := copy(p.calls, p.calls[1:]) // a few calls: cheaper than a ring
 	p.calls[k] = nil
 	p.calls = p.calls[:k]
+	p.load.Add(-1)
 	p.reused = true
 	if cl.body == nil {
 		p.arm()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,8 +96,52 @@ func TestPipeConcurrentReads(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := ps.streamCount(); n != 1 {
-		t.Fatalf("%d streams for reads of small objects, want their one pipe", n)
+	if n := ps.streamCount(); n < 1 || n > maxPipes {
+		t.Fatalf("%d streams for reads of small objects, want 1 to %d pipes", n, maxPipes)
+	}
+}
+
+// A holder stalled on one read holds up at most pipeDepth-1 others: the
+// rest go over other pipes.
+func TestPipeStalledReadHoldsUpFew(t *testing.T) {
+	f := newPipeFake(1)
+	_, addr := streamServer(t, f, "s")
+	c := streamClient(t, "s", func(cfg *ClientConfig) { cfg.HeaderTimeout = time.Minute })
+	var once sync.Once
+	release := func() { once.Do(func() { close(f.release) }) }
+	t.Cleanup(release) // before the server's cleanup, which waits for the read
+	ctx := context.Background()
+	slow := make(chan error, 1)
+	go func() {
+		_, _, err := pipeRead(ctx, c, addr, "slow")
+		slow <- err
+	}()
+	const n = 3 * pipeDepth
+	var done atomic.Int32
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			got, _, err := pipeRead(ctx, c, addr, "k0")
+			if err == nil && !bytes.Equal(got, f.objs["b/k0"]) {
+				err = errors.New("wrong bytes")
+			}
+			done.Add(1)
+			errs <- err
+		}()
+	}
+	for deadline := time.Now().Add(10 * time.Second); done.Load() < n-pipeDepth+1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d reads done while one is stalled", done.Load(), n)
+		}
+	}
+	release()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-slow; !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("stalled read: %v", err)
 	}
 }
 
