@@ -414,12 +414,15 @@ func (p *pipe) answer(cl *call, hb [6]byte) error {
 		}
 		return nil
 	}
-	body := make([]byte, info.Size)
-	if _, err := io.ReadFull(br, body); err != nil {
+	m := &memBody{bp: bufs.Get().(*[]byte)}
+	m.b = (*m.bp)[:info.Size]
+	if _, err := io.ReadFull(br, m.b); err != nil {
+		m.close()
 		return err
 	}
-	o := &Object{Info: info, Ver: ver, Body: &memReader{b: body}, Close: func() {}, Dirty: dirty}
-	p.complete(cl, o, nil)
+	if !p.complete(cl, &Object{Info: info, Ver: ver, Body: m, Close: m.close, Dirty: dirty}, nil) {
+		m.close()
+	}
 	return nil
 }
 
@@ -510,24 +513,37 @@ func (b *pipeBody) close() {
 // errBodyUnread breaks a pipe whose large body was not read whole.
 var errBodyUnread = errors.New("peer pipe: a large body was left unread")
 
-// memReader reads a body held in memory.
-type memReader struct {
-	b []byte
-	i int
+// memBody is a small body read off a pipe, in a pooled buffer until
+// Close.
+type memBody struct {
+	b  []byte
+	i  int
+	bp *[]byte
 }
 
-func (r *memReader) Read(q []byte) (int, error) {
-	if r.i >= len(r.b) {
+func (m *memBody) Read(q []byte) (int, error) {
+	if m.i >= len(m.b) {
 		return 0, io.EOF
 	}
-	n := copy(q, r.b[r.i:])
-	r.i += n
+	n := copy(q, m.b[m.i:])
+	m.i += n
 	return n, nil
 }
 
 // WriteTo lets io.Copy skip its buffer.
-func (r *memReader) WriteTo(w io.Writer) (int64, error) {
-	n, err := w.Write(r.b[r.i:])
-	r.i += n
+func (m *memBody) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(m.b[m.i:])
+	m.i += n
 	return int64(n), err
+}
+
+// Bytes returns the whole body, valid until Close: a caller that wants
+// it in memory needs no copy (see Object).
+func (m *memBody) Bytes() []byte { return m.b }
+
+func (m *memBody) close() {
+	if m.bp != nil {
+		bufs.Put(m.bp)
+		m.bp, m.b = nil, nil
+	}
 }

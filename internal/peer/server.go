@@ -20,7 +20,8 @@ type Object struct {
 	Info core.Info
 	Ver  journal.Version
 	// Body holds Info.Size bytes. On the serving side an *os.File lets the
-	// server use sendfile.
+	// server use sendfile. On the client side a Body that is a Bytes (a
+	// small body read off a pipe) holds them in memory until Close.
 	Body io.Reader
 	// Close releases the body; on the client side it closes the
 	// connection's response.
@@ -34,6 +35,10 @@ type Object struct {
 	// a copy of it must not be evicted before it is.
 	Dirty bool
 }
+
+// Bytes is a body already in memory, whole; its bytes are the caller's
+// to read (not to change) until the Object's Close.
+type Bytes interface{ Bytes() []byte }
 
 // OpenOptions qualify a peer read.
 type OpenOptions struct {
