@@ -98,11 +98,15 @@ wait_http() {
 	done
 }
 
-# free_port: a loopback TCP port nobody listens on.
+# free_port: a loopback TCP port nobody listens on, below the kernel's
+# ephemeral range: a port in it may be the local end of any connection
+# (of the tests before, in TIME_WAIT), which a listener then cannot bind.
 free_port() {
-	local p i
+	local p i lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || lo=32768
+	((lo > 12000)) || lo=32768
 	for i in $(seq 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((10000 + RANDOM % (lo - 10000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
