@@ -2,6 +2,7 @@ package s3backend
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"time"
@@ -52,6 +53,10 @@ type Config struct {
 	// ResponseHeaderTimeout bounds the wait for a response's headers once
 	// the request is sent. Default 60s.
 	ResponseHeaderTimeout time.Duration
+
+	// proxy replaces the transport's proxy function (net/http's
+	// ProxyFromEnvironment, which never proxies loopback); for tests.
+	proxy func(*http.Request) (*url.URL, error)
 }
 
 // DefaultConfig returns a Config with every default filled in.

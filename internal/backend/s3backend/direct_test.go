@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,5 +184,81 @@ func TestDirectSignatures(t *testing.T) {
 		if string(got) != data[1:] {
 			t.Errorf("Get %q = %q, want %q", key, got, data[1:])
 		}
+	}
+}
+
+// TestDirectThroughProxy: with a proxy configured for the endpoint, the
+// direct path's small GETs and PUTs are sent by the SDK's client, which
+// speaks to the proxy, not by h1, which does not.
+func TestDirectThroughProxy(t *testing.T) {
+	var bypassed, direct atomic.Int32
+	endpoint := newFakeServer(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Via") != "1.1 test-proxy" {
+				bypassed.Add(1)
+			}
+			if r.Header.Get("User-Agent") == "objstore" {
+				direct.Add(1)
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	var mu sync.Mutex
+	var proxied []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !r.URL.IsAbs() {
+			http.Error(w, "not a proxy request", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		proxied = append(proxied, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		out := r.Clone(r.Context())
+		out.RequestURI = ""
+		out.Header.Set("Via", "1.1 test-proxy")
+		resp, err := http.DefaultTransport.RoundTrip(out)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(proxy.Close)
+	pu, _ := url.Parse(proxy.URL)
+	b := newBackend(t, endpoint, func(c *s3backend.Config) { s3backend.WithProxy(c, pu) })
+	ctx := t.Context()
+	if err := b.EnsureBucket(ctx, bucket); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, bucket, "k", strings.NewReader("through the proxy"), 17, core.Info{}); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := b.Get(ctx, bucket, "k", backend.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if string(got) != "through the proxy" {
+		t.Fatalf("got %q", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"PUT /" + bucket + "/k", "GET /" + bucket + "/k"}
+	for _, w := range want {
+		if !slices.Contains(proxied, w) {
+			t.Errorf("%s did not go through the proxy (it saw %q)", w, proxied)
+		}
+	}
+	if n := bypassed.Load(); n != 0 {
+		t.Errorf("%d requests bypassed the proxy", n)
+	}
+	if n := direct.Load(); n != 2 {
+		t.Errorf("%d requests of the direct path (signed by its signer), want the PUT and the GET", n)
 	}
 }

@@ -3,6 +3,8 @@ package s3backend
 import (
 	"context"
 	"io"
+	"net/http"
+	"net/url"
 
 	"github.com/objstore/objstore/internal/core"
 )
@@ -14,3 +16,6 @@ func (b *Backend) PutSDK(ctx context.Context, bucket, key string, body io.ReadSe
 	_, err := b.client.PutObject(ctx, in)
 	return err
 }
+
+// WithProxy sends cfg's requests through the proxy at u.
+func WithProxy(cfg *Config, u *url.URL) { cfg.proxy = http.ProxyURL(u) }

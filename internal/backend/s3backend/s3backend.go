@@ -58,6 +58,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			// Headers and a small body leave in one write, not two
 			// (the default buffer is 4 KiB).
 			t.WriteBufferSize = 64 << 10
+			if cfg.proxy != nil {
+				t.Proxy = cfg.proxy
+			}
 		})
 	// One retryer for the SDK's requests and the direct ones, so that they
 	// share its retry token bucket.
