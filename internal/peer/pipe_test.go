@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,14 +18,16 @@ import (
 )
 
 // pipeFake serves small objects k0…k(n-1), each of its own bytes, one
-// large one, and holds reads of "slow" until release is closed.
+// large one, and holds reads of keys that start with "slow" until release
+// is closed.
 type pipeFake struct {
 	fake
 	release chan struct{}
+	slow    chan string // the key of a slow read that arrived
 }
 
 func newPipeFake(n int) *pipeFake {
-	f := &pipeFake{fake: fake{objs: map[string][]byte{}, info: map[string]core.Info{}}, release: make(chan struct{})}
+	f := &pipeFake{fake: fake{objs: map[string][]byte{}, info: map[string]core.Info{}}, release: make(chan struct{}), slow: make(chan string, 100)}
 	for i := range n {
 		b := bytes.Repeat([]byte{byte(i)}, 100+i*37)
 		f.objs[fmt.Sprintf("b/k%d", i)] = b
@@ -36,7 +39,8 @@ func newPipeFake(n int) *pipeFake {
 }
 
 func (f *pipeFake) OpenPeer(ctx context.Context, bucket, key string, opts OpenOptions) (*Object, error) {
-	if key == "slow" {
+	if strings.HasPrefix(key, "slow") {
+		f.slow <- key
 		select {
 		case <-f.release:
 		case <-ctx.Done():
@@ -189,6 +193,7 @@ func TestPipeSlowHolderAndCancel(t *testing.T) {
 		_, _, err := pipeRead(ctx, c, addr, "slow")
 		done <- err
 	}()
+	<-f.slow // the holder is stuck on it
 	cancel()
 	select {
 	case err := <-done:
@@ -198,12 +203,24 @@ func TestPipeSlowHolderAndCancel(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("cancelled read still waiting")
 	}
+	// Its pipe breaks once the answer is overdue.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.pipes.mu.Lock()
+		n := len(c.pipes.m[addr].pipes)
+		c.pipes.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a pipe with an overdue answer is still in use")
+		}
+	}
 
 	// A holder that does not answer in time is given up quickly, with
 	// the reads queued behind it.
 	start := time.Now()
 	var wg sync.WaitGroup
-	for _, k := range []string{"slow", "k0", "k1"} {
+	for _, k := range []string{"slow2", "k0", "k1"} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -211,7 +228,9 @@ func TestPipeSlowHolderAndCancel(t *testing.T) {
 				t.Errorf("%s behind a slow read: %v", k, err)
 			}
 		}()
-		time.Sleep(10 * time.Millisecond) // in this order
+		if k == "slow2" {
+			<-f.slow // the holder is stuck on it: k0 and k1 queue behind
+		}
 	}
 	wg.Wait()
 	if d := time.Since(start); d > 3*time.Second {
