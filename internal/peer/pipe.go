@@ -417,7 +417,8 @@ func (p *pipe) answer(cl *call, hb [6]byte) error {
 		}
 		return nil
 	}
-	m := &memBody{bp: bufs.Get().(*[]byte)}
+	m := &memBody{pool: bodyPool(info.Size)}
+	m.bp = m.pool.Get().(*[]byte)
 	m.b = (*m.bp)[:info.Size]
 	if _, err := io.ReadFull(br, m.b); err != nil {
 		m.close()
@@ -519,9 +520,33 @@ var errBodyUnread = errors.New("peer pipe: a large body was left unread")
 // memBody is a small body read off a pipe, in a pooled buffer until
 // Close.
 type memBody struct {
-	b  []byte
-	i  int
-	bp *[]byte
+	b    []byte
+	i    int
+	bp   *[]byte
+	pool *sync.Pool
+}
+
+// bodyPools hold the buffers of memBodies by size, 4 KiB to smallBody in
+// steps of 4x: a body keeps its buffer as long as its reader (a slow
+// client) takes, so a 4 KiB one should not hold 64 KiB.
+var bodyPools [3]sync.Pool
+
+func init() {
+	for i := range bodyPools {
+		n := 4 << 10 << (2 * i)
+		bodyPools[i].New = func() any { b := make([]byte, n); return &b }
+	}
+}
+
+// bodyPool returns the pool of buffers for a body of size bytes, at most
+// smallBody.
+func bodyPool(size int64) *sync.Pool {
+	for i := range bodyPools[:len(bodyPools)-1] {
+		if size <= 4<<10<<(2*i) {
+			return &bodyPools[i]
+		}
+	}
+	return &bodyPools[len(bodyPools)-1]
 }
 
 func (m *memBody) Read(q []byte) (int, error) {
@@ -546,7 +571,7 @@ func (m *memBody) Bytes() []byte { return m.b }
 
 func (m *memBody) close() {
 	if m.bp != nil {
-		bufs.Put(m.bp)
+		m.pool.Put(m.bp)
 		m.bp, m.b = nil, nil
 	}
 }

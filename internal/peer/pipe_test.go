@@ -315,3 +315,16 @@ func TestStreamPipelinedRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestBodyPool(t *testing.T) {
+	if 4<<10<<(2*(len(bodyPools)-1)) != smallBody {
+		t.Fatalf("the largest body pool does not hold smallBody")
+	}
+	for _, size := range []int64{0, 1, 4 << 10, 4<<10 + 1, 16 << 10, 16<<10 + 1, smallBody} {
+		b := bodyPool(size).Get().(*[]byte)
+		if int64(len(*b)) < size || len(*b) > 4*max(int(size), 4<<10) {
+			t.Errorf("a body of %d bytes got a buffer of %d", size, len(*b))
+		}
+		bodyPool(size).Put(b)
+	}
+}
