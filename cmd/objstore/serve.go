@@ -17,6 +17,7 @@ import (
 
 	"github.com/objstore/objstore/internal/api/compat"
 	"github.com/objstore/objstore/internal/api/cork"
+	"github.com/objstore/objstore/internal/api/fastlane"
 	"github.com/objstore/objstore/internal/api/s3api"
 	"github.com/objstore/objstore/internal/backend"
 	"github.com/objstore/objstore/internal/backend/fsbackend"
@@ -139,7 +140,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	ln = cork.Listener(ln)
 	if cfg.DebugListen != "" {
 		_, stopDebug, err := serveDebug(cfg.DebugListen, log)
 		if err != nil {
@@ -155,16 +155,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ConnContext:       cork.ConnContext,
 	}
+	// Plain HTTP goes through the lane, which serves GETs and HEADs itself
+	// and hands other connections to srv (see package fastlane); TLS
+	// connections are all srv's.
+	lane := fastlane.New(srv)
+	lane.Wrap = cork.Listener
 	served := make(chan error, 1)
 	go func() {
 		if cfg.TLSCert != "" {
-			served <- srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+			served <- srv.ServeTLS(cork.Listener(ln), cfg.TLSCert, cfg.TLSKey)
 			return
 		}
-		served <- srv.Serve(ln)
+		served <- lane.Serve(ln)
 	}()
 	if err := cl.start(ctx, cfg, n, ln.Addr().String()); err != nil {
-		srv.Close()
+		lane.Close()
 		cl.close(ctx)
 		return err
 	}
@@ -183,7 +188,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	ready.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	shutdown := srv.Shutdown
+	if cfg.TLSCert == "" {
+		shutdown = lane.Shutdown
+	}
+	if err := shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	cl.close(sctx)

@@ -179,10 +179,10 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 // X-Meta-Fetch: 1|true reads an unknown ID through from the backend, and
 // Cache-Control: no-cache revalidates a cached copy.
 func readOptions(r *http.Request) node.GetOptions {
-	f := strings.ToLower(r.Header.Get("X-Meta-Fetch"))
+	f := strings.ToLower(objhttp.Field(r.Header, "X-Meta-Fetch"))
 	return node.GetOptions{
 		ReadThrough: f == "1" || f == "true",
-		Revalidate:  strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
+		Revalidate:  strings.Contains(strings.ToLower(objhttp.Field(r.Header, "Cache-Control")), "no-cache"),
 	}
 }
 

@@ -23,23 +23,23 @@ import (
 // maxHeld is the most bytes a cork holds before it writes them.
 const maxHeld = 64 << 10
 
-// Listener wraps ln so that its TCP connections can be corked.
+// Listener wraps ln so that its connections can be corked.
 func Listener(ln net.Listener) net.Listener { return listener{ln} }
 
 type listener struct{ net.Listener }
 
 func (l listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		return &Conn{TCPConn: tc}, nil
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	return &Conn{Conn: c}, nil
 }
 
 // Conn is a TCP connection whose writes a cork can hold. Only the
 // goroutine serving its request may cork it.
 type Conn struct {
-	*net.TCPConn
+	net.Conn
 	corked bool
 	held   []byte
 }
@@ -47,14 +47,14 @@ type Conn struct {
 // Write sends p, or holds it while corked.
 func (c *Conn) Write(p []byte) (int, error) {
 	if !c.corked {
-		return c.TCPConn.Write(p)
+		return c.Conn.Write(p)
 	}
 	if len(c.held)+len(p) > maxHeld {
 		if err := c.flush(); err != nil {
 			return 0, err
 		}
 		if len(p) > maxHeld {
-			return c.TCPConn.Write(p)
+			return c.Conn.Write(p)
 		}
 	}
 	c.held = append(c.held, p...)
@@ -66,14 +66,26 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if err := c.flush(); err != nil {
 		return 0, err
 	}
-	return c.TCPConn.ReadFrom(r)
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
+}
+
+// CloseWrite half-closes the connection when it can, as net/http does
+// with its own TCP connections before it closes them.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 func (c *Conn) flush() error {
 	if len(c.held) == 0 {
 		return nil
 	}
-	_, err := c.TCPConn.Write(c.held)
+	_, err := c.Conn.Write(c.held)
 	c.held = c.held[:0]
 	return err
 }

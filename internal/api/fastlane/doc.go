@@ -1,0 +1,42 @@
+// Package fastlane serves the public port's GET and HEAD requests with an
+// http.Handler in a loop of its own, and hands every other connection to
+// a net/http Server with the same handler.
+//
+// Why: a cached 4 KiB object is a few microseconds of work, and net/http's
+// server spends several times that per request around it (a goroutine
+// started for a background read and stopped again, a cancelable context,
+// a buffered writer per response, header parsing into fresh maps, two
+// writes per response). Measured on this project's 2-core machine with
+// wrk at 32 connections: a bare net/http handler answering 4 KiB from
+// memory managed 57,000 requests/s where nginx served the same bytes as a
+// static file at 115,000, and a plain read-parse-write loop in Go at
+// 145,000. The loop here parses the request head in its read buffer,
+// calls the handler in the connection's goroutine, and sends the whole
+// response (head and a small body) in one write.
+//
+// Which requests: GET and HEAD without a body (no Transfer-Encoding, no
+// Content-Length but 0, no Expect), HTTP/1.1, origin-form target, one
+// valid Host, a head within the read buffer (4 KiB) and in strict form
+// (CRLF line ends, no folded lines). The first request of a connection
+// that is anything else, well-formed or not, goes to net/http with the
+// bytes already read, and net/http serves that connection from then on:
+// the lane never answers what it does not parse, so every error answer
+// (400, 431, 505, ...) and every request with a body is net/http's.
+//
+// What handlers see: an *http.Request as net/http builds it (Host moved
+// out of Header, URL from url.ParseRequestURI, Close from "Connection:
+// close", RemoteAddr, the server and local address in the context), and
+// an http.ResponseWriter with net/http's framing rules: a declared
+// Content-Length is kept to (a shorter body closes the connection, a
+// longer one fails with http.ErrContentLength), an undeclared one is
+// computed when the body ends within 4 KiB, else the body is chunked;
+// Date and a sniffed Content-Type are added when missing; HEAD, 1xx, 204
+// and 304 answers carry no body. It implements http.Flusher and
+// io.ReaderFrom (sendfile for files), and SetReadDeadline and SetWriteDeadline for
+// http.ResponseController. A panic closes the connection, as in net/http.
+//
+// What differs: the request context is cancelled when the handler returns
+// or a write to the client fails, not when the client closes its end
+// while the handler waits on something else (net/http notices that with
+// its background read). Hijack, trailers and full duplex are not offered.
+package fastlane

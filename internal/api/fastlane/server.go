@@ -1,0 +1,513 @@
+package fastlane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// bufSize is the read buffer of a connection: the largest request head
+// the lane serves.
+const bufSize = 4 << 10
+
+// Server runs the lane in front of an http.Server.
+type Server struct {
+	// Wrap, if set, wraps the listener whose connections the http.Server
+	// serves (with cork.Listener, say), before Serve.
+	Wrap func(net.Listener) net.Listener
+
+	http    *http.Server
+	handoff *listener // connections for http
+
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[*conn]struct{}
+	closing  atomic.Bool
+	shutdown chan struct{} // closed by Shutdown and Close
+	stopOnce sync.Once
+	served   chan error // http.Serve's result
+}
+
+// New returns a lane that calls srv.Handler itself and hands srv the
+// connections it does not serve. The lane applies srv's IdleTimeout (or
+// ReadTimeout), ReadHeaderTimeout, WriteTimeout, BaseContext and ErrorLog
+// to its own connections; ConnContext and ConnState apply only to those
+// srv serves.
+func New(srv *http.Server) *Server {
+	return &Server{http: srv, conns: map[*conn]struct{}{}, shutdown: make(chan struct{}), served: make(chan error, 1)}
+}
+
+// Serve accepts connections on ln until Shutdown or Close, when it
+// returns http.ErrServerClosed; it closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.ln != nil {
+		s.mu.Unlock()
+		return errors.New("fastlane: Serve called twice")
+	}
+	s.ln = ln
+	s.handoff = newListener(ln.Addr())
+	s.mu.Unlock()
+	defer ln.Close()
+	var hl net.Listener = s.handoff
+	if s.Wrap != nil {
+		hl = s.Wrap(hl)
+	}
+	go func() { s.served <- s.http.Serve(hl) }()
+	select {
+	case <-s.shutdown:
+		return http.ErrServerClosed
+	default:
+	}
+
+	base := context.Background()
+	if s.http.BaseContext != nil {
+		base = s.http.BaseContext(ln)
+	}
+	base = context.WithValue(base, http.ServerContextKey, s.http)
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var t interface{ Temporary() bool }
+			if errors.As(err, &t) && t.Temporary() {
+				// Out of file descriptors and the like: wait and retry,
+				// as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logf("fastlane: accept error: %v; retrying in %v", err, delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		delay = 0
+		c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, bufSize), remote: nc.RemoteAddr().String()}
+		c.ctx = context.WithValue(base, http.LocalAddrContextKey, nc.LocalAddr())
+		if !s.track(c) {
+			nc.Close()
+			return http.ErrServerClosed
+		}
+		go c.serve()
+	}
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting, closes idle connections, waits for the
+// requests in flight to finish (their connections close after them), then
+// shuts the http.Server down. It returns ctx's error if ctx ends first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for wait := time.Millisecond; ; {
+		if s.closeIdle() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		if wait < 100*time.Millisecond {
+			wait *= 2
+			tick.Reset(wait)
+		}
+	}
+	return s.shutdownHTTP(ctx)
+}
+
+// Close closes the listener and every connection at once, then closes
+// the http.Server.
+func (s *Server) Close() error {
+	s.stop()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	err := s.http.Close()
+	s.waitServed(context.Background())
+	return err
+}
+
+func (s *Server) stop() {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.closing.Store(true)
+		close(s.shutdown)
+		ln := s.ln
+		s.mu.Unlock()
+		if ln != nil {
+			ln.Close()
+		}
+	})
+}
+
+func (s *Server) shutdownHTTP(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	if err2 := s.waitServed(ctx); err == nil {
+		err = err2
+	}
+	return err
+}
+
+// waitServed waits for http.Serve to return, if Serve started it.
+func (s *Server) waitServed(ctx context.Context) error {
+	s.mu.Lock()
+	started := s.handoff != nil
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	select {
+	case err := <-s.served:
+		s.served <- err
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// closeIdle closes the connections waiting for a request and reports
+// whether none is left.
+func (s *Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.CompareAndSwap(stateIdle, stateClosed) {
+			c.nc.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.http.ErrorLog != nil {
+		s.http.ErrorLog.Printf(format, args...)
+		return
+	}
+	log.Printf(format, args...) // as net/http, when none is set
+}
+
+// Connection states.
+const (
+	stateActive int32 = iota // reading a request head or serving one
+	stateIdle                // waiting for the first byte of a request
+	stateClosed              // closed by Shutdown
+)
+
+// conn is one client connection of the lane.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	br     *bufio.Reader
+	ctx    context.Context
+	remote string
+	state  atomic.Int32
+
+	out  []byte // the response being written
+	pend []byte // body held until its length is known (see response)
+}
+
+func (c *conn) serve() {
+	defer c.s.untrack(c)
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.nc.Close()
+		}
+	}()
+	for {
+		req, keep := c.readRequest()
+		if req == nil {
+			if keep { // not the lane's: net/http serves the connection
+				handedOff = true
+				c.s.handoff.push(&replayConn{Conn: c.nc, buf: c.unread()})
+			}
+			return
+		}
+		if !c.serveRequest(req) || c.s.closing.Load() {
+			return
+		}
+	}
+}
+
+// unread returns the bytes read from the connection and not served.
+func (c *conn) unread() []byte {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Clone(b)
+}
+
+// readRequest reads the next request head. It returns nil and false when
+// the connection is to be closed, nil and true when the request is to go
+// to net/http.
+func (c *conn) readRequest() (*http.Request, bool) {
+	srv := c.s.http
+	idle := srv.IdleTimeout
+	if idle == 0 {
+		idle = srv.ReadTimeout
+	}
+	if c.br.Buffered() == 0 {
+		c.state.Store(stateIdle)
+		if c.s.closing.Load() {
+			return nil, false
+		}
+		c.nc.SetReadDeadline(deadline(idle))
+		if _, err := c.br.Peek(1); err != nil {
+			return nil, false
+		}
+		if !c.state.CompareAndSwap(stateIdle, stateActive) {
+			return nil, false // Shutdown closed it meanwhile
+		}
+	}
+	headTimeout := srv.ReadHeaderTimeout
+	if headTimeout == 0 {
+		headTimeout = srv.ReadTimeout
+	}
+	timed := false
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		if i := bytes.Index(buf, crlf2); i >= 0 {
+			if bytes.Contains(buf[:i], lf2) {
+				return nil, true
+			}
+			if timed || idle != 0 {
+				c.nc.SetReadDeadline(time.Time{})
+			}
+			head := string(buf[:i+2])
+			req := c.parse(head)
+			if req == nil {
+				return nil, true
+			}
+			c.br.Discard(i + 4)
+			return req, true
+		}
+		if bytes.Contains(buf, lf2) || len(buf) == bufSize {
+			return nil, true // a bare-LF head, or one too long for the lane
+		}
+		if !timed {
+			c.nc.SetReadDeadline(deadline(headTimeout))
+			timed = true
+		}
+		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			return nil, false
+		}
+	}
+}
+
+var (
+	crlf2 = []byte("\r\n\r\n")
+	lf2   = []byte("\n\n")
+)
+
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// parse builds the request of head (its lines, each ending in CRLF, less
+// the blank line), or returns nil if the lane does not serve it.
+func (c *conn) parse(head string) *http.Request {
+	eol := strings.Index(head, "\r\n")
+	line := head[:eol]
+	method, rest, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || (method != http.MethodGet && method != http.MethodHead) ||
+		target == "" || target[0] != '/' {
+		return nil
+	}
+	fields := head[eol+2:]
+	n := strings.Count(fields, "\r\n")
+	h := make(http.Header, n)
+	vals := make([]string, n) // one backing array for the values, as net/http
+	host, hosts := "", 0
+	for i := 0; fields != ""; i++ {
+		eol := strings.Index(fields, "\r\n")
+		f := fields[:eol]
+		fields = fields[eol+2:]
+		name, v, ok := strings.Cut(f, ":")
+		if !ok || !httpguts.ValidHeaderFieldName(name) {
+			return nil
+		}
+		v = strings.Trim(v, " \t")
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return nil
+		}
+		key := canonicalKey(name)
+		switch key {
+		case "Host":
+			host, hosts = v, hosts+1
+			continue
+		case "Content-Length":
+			if v != "0" || h[key] != nil {
+				return nil
+			}
+		case "Transfer-Encoding", "Expect":
+			return nil
+		}
+		vals[i] = v
+		if old := h[key]; old != nil {
+			h[key] = append(old, v)
+		} else {
+			h[key] = vals[i : i+1 : i+1]
+		}
+	}
+	if hosts != 1 || !httpguts.ValidHostHeader(host) {
+		return nil
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil
+	}
+	req := &http.Request{
+		Method:     method,
+		URL:        u,
+		Proto:      proto,
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Body:       http.NoBody,
+		Host:       host,
+		RemoteAddr: c.remote,
+		RequestURI: target,
+		Close:      httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
+	}
+	return req
+}
+
+// canonicalKey is textproto.CanonicalMIMEHeaderKey, without its copy for
+// a key already in canonical form (most clients send them so).
+func canonicalKey(name string) string {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if upper && 'a' <= b && b <= 'z' || !upper && 'A' <= b && b <= 'Z' {
+			return http.CanonicalHeaderKey(name)
+		}
+		upper = b == '-'
+	}
+	return name
+}
+
+// serveRequest runs the handler on req and sends its response. It
+// reports whether the connection may serve another request.
+func (c *conn) serveRequest(req *http.Request) (keep bool) {
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	req = req.WithContext(ctx)
+	w := &response{c: c, req: req, header: make(http.Header, 8), declared: -1, cancel: cancel,
+		head: req.Method == http.MethodHead, closeAfter: req.Close}
+	if wt := c.s.http.WriteTimeout; wt > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(wt))
+		defer c.nc.SetWriteDeadline(time.Time{})
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.logf("http: panic serving %v: %v\n%s", c.remote, v, buf)
+			}
+			keep = false
+		}
+	}()
+	c.s.http.Handler.ServeHTTP(w, req)
+	w.finish()
+	return !w.closeAfter
+}
+
+// replayConn is a connection handed to net/http: its first reads return
+// what the lane had read and not served.
+type replayConn struct {
+	net.Conn
+	buf []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.buf) > 0 {
+		k := copy(p, c.buf)
+		c.buf = c.buf[k:]
+		return k, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// CloseWrite lets net/http half-close a TCP connection as it does its own.
+func (c *replayConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Unwrap returns the connection itself.
+func (c *replayConn) Unwrap() net.Conn { return c.Conn }
+
+// listener is where the lane hands connections to net/http.
+type listener struct {
+	addr   net.Addr
+	ch     chan net.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newListener(addr net.Addr) *listener {
+	return &listener{addr: addr, ch: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *listener) push(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.closed:
+		c.Close()
+	}
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *listener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *listener) Addr() net.Addr { return l.addr }
