@@ -32,7 +32,9 @@ type response struct {
 	req    *http.Request
 	header http.Header
 	cancel context.CancelFunc
-	head   bool // a HEAD request: the body is counted, not sent
+	head   bool        // a HEAD request: the body is counted, not sent
+	body   *body       // the request's, if it has one
+	sent   atomic.Bool // bytes of the response went out (read by body)
 
 	status     int         // 0 until WriteHeader or the first write
 	fields     http.Header // the fields at WriteHeader, when copied
@@ -239,7 +241,7 @@ func (w *response) headFields() http.Header {
 // writeHead appends the status line and the header fields to c.out.
 func (w *response) writeHead(h http.Header, sniff []byte) {
 	c := w.c
-	if w.c.s.closing.Load() {
+	if w.c.s.closing.Load() || w.body != nil && w.body.unreadLarge() {
 		w.closeAfter = true
 	}
 	b := appendStatus(c.out, w.status)
@@ -355,6 +357,7 @@ func (w *response) send(p []byte) {
 	if w.err != nil {
 		return
 	}
+	w.sent.Store(true)
 	if _, err := w.c.nc.Write(p); err != nil {
 		w.fail(err)
 	}

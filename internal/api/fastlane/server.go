@@ -6,11 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,6 +237,8 @@ type conn struct {
 	ctx    context.Context
 	remote string
 	state  atomic.Int32
+	// unreadBody: the connection ends with a request body unread.
+	unreadBody bool
 
 	out  []byte // the response being written
 	pend []byte // body held until its length is known (see response)
@@ -245,7 +249,7 @@ func (c *conn) serve() {
 	handedOff := false
 	defer func() {
 		if !handedOff {
-			c.nc.Close()
+			c.close()
 		}
 	}()
 	for {
@@ -262,6 +266,23 @@ func (c *conn) serve() {
 		}
 	}
 }
+
+// close closes the connection. If the client may still be sending a body
+// the lane did not read, it first half-closes and drains what comes for a
+// moment: closing with unread bytes would reset the connection, and the
+// reset can destroy the response before the client reads it (as net/http
+// does, for the same reason).
+func (c *conn) close() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && c.unreadBody {
+		cw.CloseWrite()
+		c.nc.SetReadDeadline(time.Now().Add(rstAvoidance))
+		io.Copy(io.Discard, c.nc)
+	}
+	c.nc.Close()
+}
+
+// rstAvoidance bounds the drain of close.
+const rstAvoidance = 500 * time.Millisecond
 
 // unread returns the bytes read from the connection and not served.
 func (c *conn) unread() []byte {
@@ -345,8 +366,7 @@ func (c *conn) parse(head string) *http.Request {
 	line := head[:eol]
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
-	if !ok1 || !ok2 || proto != "HTTP/1.1" || (method != http.MethodGet && method != http.MethodHead) ||
-		target == "" || target[0] != '/' {
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || !laneMethod(method) || target == "" || target[0] != '/' {
 		return nil
 	}
 	fields := head[eol+2:]
@@ -354,6 +374,7 @@ func (c *conn) parse(head string) *http.Request {
 	h := make(http.Header, n)
 	vals := make([]string, n) // one backing array for the values, as net/http
 	host, hosts := "", 0
+	length, expect := int64(0), false
 	for i := 0; fields != ""; i++ {
 		eol := strings.Index(fields, "\r\n")
 		f := fields[:eol]
@@ -372,10 +393,17 @@ func (c *conn) parse(head string) *http.Request {
 			host, hosts = v, hosts+1
 			continue
 		case "Content-Length":
-			if v != "0" || h[key] != nil {
+			n, err := strconv.ParseUint(v, 10, 63)
+			if err != nil || h[key] != nil || v[0] == '+' {
 				return nil
 			}
-		case "Transfer-Encoding", "Expect":
+			length = int64(n)
+		case "Expect":
+			if !strings.EqualFold(v, "100-continue") || h[key] != nil {
+				return nil // net/http answers 417
+			}
+			expect = true
+		case "Transfer-Encoding":
 			return nil
 		}
 		vals[i] = v
@@ -393,19 +421,34 @@ func (c *conn) parse(head string) *http.Request {
 		return nil
 	}
 	req := &http.Request{
-		Method:     method,
-		URL:        u,
-		Proto:      proto,
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     h,
-		Body:       http.NoBody,
-		Host:       host,
-		RemoteAddr: c.remote,
-		RequestURI: target,
-		Close:      httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
+		Method:        method,
+		URL:           u,
+		Proto:         proto,
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		Body:          http.NoBody,
+		ContentLength: length,
+		Host:          host,
+		RemoteAddr:    c.remote,
+		RequestURI:    target,
+		Close:         httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
+	}
+	if length > 0 {
+		req.Body = &body{c: c, left: length, expect: expect}
+	} else if expect {
+		return nil // nothing to continue: net/http's to answer
 	}
 	return req
+}
+
+// laneMethod reports whether the lane serves requests of method.
+func laneMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete:
+		return true
+	}
+	return false
 }
 
 // canonicalKey is textproto.CanonicalMIMEHeaderKey, without its copy for
@@ -430,6 +473,10 @@ func (c *conn) serveRequest(req *http.Request) (keep bool) {
 	req = req.WithContext(ctx)
 	w := &response{c: c, req: req, header: make(http.Header, 8), declared: -1, cancel: cancel,
 		head: req.Method == http.MethodHead, closeAfter: req.Close}
+	b, _ := req.Body.(*body)
+	if b != nil {
+		b.w, w.body = w, b
+	}
 	if wt := c.s.http.WriteTimeout; wt > 0 {
 		c.nc.SetWriteDeadline(time.Now().Add(wt))
 		defer c.nc.SetWriteDeadline(time.Time{})
@@ -446,6 +493,10 @@ func (c *conn) serveRequest(req *http.Request) (keep bool) {
 	}()
 	c.s.http.Handler.ServeHTTP(w, req)
 	w.finish()
+	if b != nil && !b.finish() {
+		c.unreadBody = true
+		return false
+	}
 	return !w.closeAfter
 }
 

@@ -283,19 +283,24 @@ func TestHandoff(t *testing.T) {
 		resp.Body.Close()
 		return resp, string(b)
 	}
-	// GET, then PUT with a body and a GET pipelined behind it.
+	// GET, PUT with a body (both the lane's), then a chunked PUT with a
+	// GET pipelined behind it (net/http's, as the rest of the connection).
 	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: h\r\n\r\n")
 	if resp, _ := read("GET /one"); resp.Header.Get("X-Lane") != "1" {
 		t.Fatal("GET /one: not the lane's")
 	}
-	io.WriteString(c, "PUT /two HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET /three HTTP/1.1\r\nHost: h\r\n\r\n")
-	resp, body := read("PUT /two")
-	if resp.Header.Get("X-Lane") != "" || !strings.Contains(body, `body="hello"`) {
+	io.WriteString(c, "PUT /two HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello")
+	if resp, body := read("PUT /two"); resp.Header.Get("X-Lane") != "1" || !strings.Contains(body, `body="hello"`) {
 		t.Fatalf("PUT /two: lane %q, body %s", resp.Header.Get("X-Lane"), body)
 	}
-	resp, body = read("GET /three")
-	if resp.Header.Get("X-Lane") != "" || !strings.HasPrefix(body, "GET /three") {
-		t.Fatalf("GET /three: lane %q, body %s", resp.Header.Get("X-Lane"), body)
+	io.WriteString(c, "PUT /three HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /four HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, body := read("PUT /three")
+	if resp.Header.Get("X-Lane") != "" || !strings.Contains(body, `body="abc"`) {
+		t.Fatalf("PUT /three: lane %q, body %s", resp.Header.Get("X-Lane"), body)
+	}
+	resp, body = read("GET /four")
+	if resp.Header.Get("X-Lane") != "" || !strings.HasPrefix(body, "GET /four") {
+		t.Fatalf("GET /four: lane %q, body %s", resp.Header.Get("X-Lane"), body)
 	}
 
 	for _, tc := range []struct{ head, want string }{
@@ -308,6 +313,10 @@ func TestHandoff(t *testing.T) {
 		{"GET /bad\x01 HTTP/1.1\r\nHost: h\r\n\r\n", "400 Bad Request"},
 		{"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "200 OK"},
 		{"GET /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "200 OK"},
+		{"PUT /expect HTTP/1.1\r\nHost: h\r\nExpect: something\r\nContent-Length: 1\r\n\r\nx", "417 Expectation Failed"},
+		{"PUT /cl HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx", "400 Bad Request"},
+		{"PUT /cl HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\nx", "400 Bad Request"},
+		{"PATCH /p HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx", "200 OK"},
 		{"GET /v HTTP/9.9\r\nHost: h\r\n\r\n", "505 HTTP Version Not Supported"},
 	} {
 		got, lane := rawAnswer(t, addr, tc.head)
@@ -464,5 +473,122 @@ func TestClientGoneCancels(t *testing.T) {
 	c.Close()
 	if err := <-cancelled; !errors.Is(err, context.Canceled) {
 		t.Fatalf("context after the client left: %v", err)
+	}
+}
+
+// TestBodies: request bodies of declared length, read whole or in part,
+// with and without "Expect: 100-continue".
+func TestBodies(t *testing.T) {
+	afterReturn := make(chan io.Reader, 1)
+	addr, _ := serveLane(t, laneMark(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/echo":
+			b, err := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "%d %v %q", r.ContentLength, err, b)
+		case "/some":
+			b := make([]byte, 3)
+			io.ReadFull(r.Body, b)
+			fmt.Fprintf(w, "%q", b)
+		case "/keep":
+			afterReturn <- r.Body
+			io.WriteString(w, "kept")
+		default:
+			io.WriteString(w, "unread")
+		}
+	}))
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	exchange := func(what, send string) *http.Response {
+		t.Helper()
+		io.WriteString(c, send)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Header.Set("Body", string(b))
+		if resp.Header.Get("X-Lane") != "1" {
+			t.Fatalf("%s: not the lane's", what)
+		}
+		return resp
+	}
+	if r := exchange("echo", "PUT /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"); r.Header.Get("Body") != `5 <nil> "hello"` {
+		t.Fatalf("echo: %q", r.Header.Get("Body"))
+	}
+	// Partly read: the rest is dropped, the connection goes on.
+	if r := exchange("some", "POST /some HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789"); r.Header.Get("Body") != `"012"` || r.Close {
+		t.Fatalf("some: %q, close %v", r.Header.Get("Body"), r.Close)
+	}
+	if r := exchange("unread", "PUT /unread HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nabcd"); r.Header.Get("Body") != "unread" || r.Close {
+		t.Fatalf("unread: %q, close %v", r.Header.Get("Body"), r.Close)
+	}
+	// Read after the handler returned: refused.
+	exchange("keep", "PUT /keep HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nab")
+	if _, err := (<-afterReturn).Read(make([]byte, 2)); !errors.Is(err, http.ErrBodyReadAfterClose) {
+		t.Fatalf("read after return: %v", err)
+	}
+	// 100-continue: sent at the first read, then the answer.
+	io.WriteString(c, "PUT /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("after Expect: %q, %v", line, err)
+	}
+	br.ReadString('\n')
+	if r := exchange("continued", "xyz"); r.Header.Get("Body") != `3 <nil> "xyz"` {
+		t.Fatalf("continued: %q", r.Header.Get("Body"))
+	}
+	// 100-continue never asked for (the handler reads nothing): the answer
+	// closes the connection, as the client may not send the body.
+	if r := exchange("not continued", "PUT /unread HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"); !r.Close {
+		t.Fatal("not continued: connection kept")
+	}
+
+	// Much left unread: the connection closes.
+	c = dial(t, addr)
+	br = bufio.NewReader(c)
+	go io.WriteString(c, "PUT /unread HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("z", 1000000))
+	if r := exchange("large unread", ""); !r.Close {
+		t.Fatal("large unread: connection kept")
+	}
+
+	// The client leaves mid-body: the handler sees the body cut short.
+	c = dial(t, addr)
+	br = bufio.NewReader(c)
+	io.WriteString(c, "PUT /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+	c.(*net.TCPConn).CloseWrite()
+	if r := exchange("cut", ""); r.Header.Get("Body") != `10 unexpected EOF "abc"` {
+		t.Fatalf("cut: %q", r.Header.Get("Body"))
+	}
+}
+
+// TestClientPut: net/http's client PUTs through the lane, with and
+// without Expect, and GETs on the same connections.
+func TestClientPut(t *testing.T) {
+	addr, _ := serveLane(t, laneMark(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %d", r.Method, len(b))
+	}))
+	tr := &http.Transport{ExpectContinueTimeout: 5 * time.Second, MaxConnsPerHost: 1}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	for i, expect := range []bool{false, true, false} {
+		body := strings.Repeat("b", 100_000*(i+1))
+		req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/x", strings.NewReader(body))
+		if expect {
+			req.Header.Set("Expect", "100-continue")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("PUT %d", len(body)); string(b) != want || resp.Header.Get("X-Lane") != "1" {
+			t.Fatalf("PUT %d (expect %v): %q, lane %q", i, expect, b, resp.Header.Get("X-Lane"))
+		}
+		if got := fetch(t, c, http.MethodGet, "http://"+addr+"/x"); got.Body != "GET 0" {
+			t.Fatalf("GET after PUT %d: %q", i, got.Body)
+		}
 	}
 }
