@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -194,10 +195,16 @@ func (w *response) finish() {
 		w.closeAfter = true // the body does not match its framing
 	}
 	w.flush()
-	if cap(c.out) > 2*outMax {
-		c.out = nil
+	if cap(c.out) <= 2*outMax {
+		*c.outp = c.out[:0]
+		outBufs.Put(c.outp)
 	}
+	c.out, c.outp = nil, nil
 }
+
+// outBufs hold the responses being written: a connection keeps none
+// while it waits for its next request.
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // begin puts the head in c.out, then the body held so far. final: the
 // handler is done, so an undeclared length is the length written. sniff

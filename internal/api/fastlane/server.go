@@ -240,8 +240,9 @@ type conn struct {
 	// unreadBody: the connection ends with a request body unread.
 	unreadBody bool
 
-	out  []byte // the response being written
-	pend []byte // body held until its length is known (see response)
+	out  []byte  // the response being written
+	outp *[]byte // out's buffer, from outBufs
+	pend []byte  // body held until its length is known (see response)
 }
 
 func (c *conn) serve() {
@@ -491,6 +492,8 @@ func (c *conn) serveRequest(req *http.Request) (keep bool) {
 			keep = false
 		}
 	}()
+	c.outp = outBufs.Get().(*[]byte)
+	c.out = (*c.outp)[:0]
 	c.s.http.Handler.ServeHTTP(w, req)
 	w.finish()
 	if b != nil && !b.finish() {
