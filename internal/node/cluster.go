@@ -91,6 +91,9 @@ func (n *Node) placement(bucket, key string, lvl core.Level) []Member {
 	// This node counts itself once, ready or not: until it has caught up
 	// it does its own fetches rather than ask an owner it may not know.
 	all = append(all, Member{ID: n.id, Ready: true, Capacity: n.cfg.Capacity})
+	if len(all) == 1 {
+		return all // alone: no ranking to compute
+	}
 	r := n.cfg.Replicas
 	if lvl == core.LevelAll || r == AllReplicas {
 		r = len(all)
