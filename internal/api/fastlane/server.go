@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/objstore/objstore/internal/h1"
 )
 
 // bufSize is the read buffer of a connection: the largest request head
@@ -370,52 +372,29 @@ func (c *conn) parse(head string) *http.Request {
 	if !ok1 || !ok2 || proto != "HTTP/1.1" || !laneMethod(method) || target == "" || target[0] != '/' {
 		return nil
 	}
-	fields := head[eol+2:]
-	n := strings.Count(fields, "\r\n")
-	h := make(http.Header, n)
-	vals := make([]string, n) // one backing array for the values, as net/http
-	host, hosts := "", 0
-	length, expect := int64(0), false
-	for i := 0; fields != ""; i++ {
-		eol := strings.Index(fields, "\r\n")
-		f := fields[:eol]
-		fields = fields[eol+2:]
-		name, v, ok := strings.Cut(f, ":")
-		if !ok || !httpguts.ValidHeaderFieldName(name) {
-			return nil
-		}
-		v = strings.Trim(v, " \t")
-		if !httpguts.ValidHeaderFieldValue(v) {
-			return nil
-		}
-		key := canonicalKey(name)
-		switch key {
-		case "Host":
-			host, hosts = v, hosts+1
-			continue
-		case "Content-Length":
-			n, err := strconv.ParseUint(v, 10, 63)
-			if err != nil || h[key] != nil || v[0] == '+' {
-				return nil
-			}
-			length = int64(n)
-		case "Expect":
-			if !strings.EqualFold(v, "100-continue") || h[key] != nil {
-				return nil // net/http answers 417
-			}
-			expect = true
-		case "Transfer-Encoding":
-			return nil
-		}
-		vals[i] = v
-		if old := h[key]; old != nil {
-			h[key] = append(old, v)
-		} else {
-			h[key] = vals[i : i+1 : i+1]
-		}
-	}
-	if hosts != 1 || !httpguts.ValidHostHeader(host) {
+	h, ok := h1.ParseFields(head[eol+2:])
+	if !ok {
 		return nil
+	}
+	hosts := h["Host"]
+	if len(hosts) != 1 || !httpguts.ValidHostHeader(hosts[0]) || h["Transfer-Encoding"] != nil {
+		return nil
+	}
+	host := hosts[0]
+	delete(h, "Host")
+	length, expect := int64(0), false
+	if cl := h["Content-Length"]; cl != nil {
+		n, err := strconv.ParseUint(cl[0], 10, 63)
+		if err != nil || len(cl) > 1 || cl[0][0] == '+' {
+			return nil
+		}
+		length = int64(n)
+	}
+	if ex := h["Expect"]; ex != nil {
+		if len(ex) > 1 || !strings.EqualFold(ex[0], "100-continue") {
+			return nil // net/http answers 417
+		}
+		expect = true
 	}
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
@@ -450,20 +429,6 @@ func laneMethod(m string) bool {
 		return true
 	}
 	return false
-}
-
-// canonicalKey is textproto.CanonicalMIMEHeaderKey, without its copy for
-// a key already in canonical form (most clients send them so).
-func canonicalKey(name string) string {
-	upper := true
-	for i := 0; i < len(name); i++ {
-		b := name[i]
-		if upper && 'a' <= b && b <= 'z' || !upper && 'A' <= b && b <= 'Z' {
-			return http.CanonicalHeaderKey(name)
-		}
-		upper = b == '-'
-	}
-	return name
 }
 
 // serveRequest runs the handler on req and sends its response. It
