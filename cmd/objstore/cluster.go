@@ -30,7 +30,16 @@ const readyPoll = 100 * time.Millisecond
 // node (which needs it) and bound to the membership once the node and its
 // peer listener are up: until then the node has no peers.
 type clusterView struct {
-	ms atomic.Pointer[membership.Membership]
+	ms   atomic.Pointer[membership.Membership]
+	live atomic.Pointer[liveMembers] // Live's last answer
+}
+
+// liveMembers is Live's answer for one view of the membership: the node
+// asks on every peer read and placement, and the live members seldom
+// change.
+type liveMembers struct {
+	from []membership.Member // the membership's LiveView
+	out  []node.Member
 }
 
 var _ node.Cluster = (*clusterView)(nil)
@@ -48,13 +57,17 @@ func (c *clusterView) Live() []node.Member {
 	default:
 		return nil
 	}
-	live := ms.Live()
+	live := ms.LiveView()
+	if l := c.live.Load(); l != nil && len(l.from) == len(live) && (len(live) == 0 || &l.from[0] == &live[0]) {
+		return l.out // the same view (a new one is a new slice)
+	}
 	out := make([]node.Member, 0, len(live))
 	for _, m := range live {
 		if m.Meta.PeerAddr != "" {
 			out = append(out, node.Member{ID: m.ID, PeerAddr: m.Meta.PeerAddr, Ready: m.Meta.Ready, Capacity: m.Meta.Capacity})
 		}
 	}
+	c.live.Store(&liveMembers{from: live, out: out})
 	return out
 }
 

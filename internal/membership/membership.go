@@ -282,6 +282,13 @@ func (m *Membership) Live() []Member {
 	return slices.Clone(m.snapshot().members)
 }
 
+// LiveView is Live without the copy: the slice is shared by every
+// caller, who must not modify it, and is replaced by a new one whenever
+// the live members change.
+func (m *Membership) LiveView() []Member {
+	return m.snapshot().members
+}
+
 // LiveIDs returns the IDs of Live, sorted.
 func (m *Membership) LiveIDs() []string {
 	return slices.Clone(m.snapshot().ids)

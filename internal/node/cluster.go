@@ -30,7 +30,8 @@ type Member struct {
 // package). Implementations must be safe for concurrent use and must not
 // block.
 type Cluster interface {
-	// Live returns the members currently alive, this node included.
+	// Live returns the members currently alive, this node included. The
+	// slice may be shared with other callers: it must not be modified.
 	Live() []Member
 }
 

@@ -41,5 +41,9 @@
 // What differs: the request context is cancelled when the handler returns
 // or a write to the client fails, not when the client closes its end
 // while the handler waits on something else (net/http notices that with
-// its background read). Hijack, trailers and full duplex are not offered.
+// its background read); a handler reading the body sees the client leave
+// as an error. The response's header map is one per connection, cleared
+// for each request: like the ResponseWriter itself, it must not be used
+// after the handler returns. Hijack, trailers and full duplex are not
+// offered.
 package fastlane

@@ -242,9 +242,10 @@ type conn struct {
 	// unreadBody: the connection ends with a request body unread.
 	unreadBody bool
 
-	out  []byte  // the response being written
-	outp *[]byte // out's buffer, from outBufs
-	pend []byte  // body held until its length is known (see response)
+	header http.Header // the response's fields, reused
+	out    []byte      // the response being written
+	outp   *[]byte     // out's buffer, from outBufs
+	pend   []byte      // body held until its length is known (see response)
 }
 
 func (c *conn) serve() {
@@ -437,7 +438,14 @@ func (c *conn) serveRequest(req *http.Request) (keep bool) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	req = req.WithContext(ctx)
-	w := &response{c: c, req: req, header: make(http.Header, 8), declared: -1, cancel: cancel,
+	// One header map per connection, cleared for each response: a map
+	// made per response, and grown past 8 fields, was 3% of a peer hit.
+	if c.header == nil {
+		c.header = make(http.Header, 16)
+	} else {
+		clear(c.header)
+	}
+	w := &response{c: c, req: req, header: c.header, declared: -1, cancel: cancel,
 		head: req.Method == http.MethodHead, closeAfter: req.Close}
 	b, _ := req.Body.(*body)
 	if b != nil {

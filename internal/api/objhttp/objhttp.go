@@ -11,6 +11,7 @@
 package objhttp
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -178,6 +179,12 @@ func Write(w http.ResponseWriter, r *http.Request, o Object, d Decision) error {
 		if _, err := o.Content.Seek(d.Start, io.SeekStart); err != nil {
 			return err
 		}
+	}
+	if br, ok := o.Content.(*bytes.Reader); ok && d.Start+d.Length == o.Size {
+		// A body in memory (a small hit, a peer's answer): written from
+		// its own bytes, without a copy through a buffer.
+		_, err := br.WriteTo(writerOnly{w})
+		return err
 	}
 	if d.Length <= smallBody {
 		bp := bufs.Get().(*[]byte)
