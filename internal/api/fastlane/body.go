@@ -76,13 +76,18 @@ func (b *body) unreadLarge() bool {
 	return b.left > 0 && (b.expect || b.left > maxDiscard || b.err != nil)
 }
 
-// finish ends the body once the handler returned: later reads fail, and
-// what is left unread is read and dropped. It reports whether the
-// connection can serve another request.
+// end makes later reads fail: the handler returned.
+func (b *body) end() {
+	b.mu.Lock()
+	b.done = true
+	b.mu.Unlock()
+}
+
+// finish reads and drops what the handler left unread, once it returned.
+// It reports whether the connection can serve another request.
 func (b *body) finish() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.done = true
 	if b.left == 0 {
 		return b.err == nil
 	}

@@ -468,6 +468,9 @@ func (c *conn) serveRequest(req *http.Request) (keep bool) {
 	c.outp = outBufs.Get().(*[]byte)
 	c.out = (*c.outp)[:0]
 	c.s.http.Handler.ServeHTTP(w, req)
+	if b != nil {
+		b.end() // before the answer goes: no read after it
+	}
 	w.finish()
 	if b != nil && !b.finish() {
 		c.unreadBody = true

@@ -371,13 +371,12 @@ func TestConnectionClose(t *testing.T) {
 
 // TestPanic: a handler's panic closes its connection; others go on.
 func TestPanic(t *testing.T) {
-	addr, lane := serveLane(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr, _ := serveLane(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/panic" {
 			panic(http.ErrAbortHandler)
 		}
 		io.WriteString(w, "fine")
 	}))
-	lane.http.ErrorLog = nil
 	c := dial(t, addr)
 	io.WriteString(c, "GET /panic HTTP/1.1\r\nHost: h\r\n\r\n")
 	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
