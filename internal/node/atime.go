@@ -54,7 +54,9 @@ func (n *Node) flushAtimes(ctx context.Context) {
 		var b index.Batch
 		b.SyncBodies() // a fill not yet recorded may be among them
 		for _, o := range objs {
-			if n.lookup(o.e.Bucket, o.e.Key) != o {
+			if n.lookup(o.e.Bucket, o.e.Key) != o || o.unlogged != nil {
+				// Replaced; or a small fill whose body only the recorder
+				// writes (its access time is saved after it does).
 				continue
 			}
 			e := o.e

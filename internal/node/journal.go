@@ -210,7 +210,12 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 		p := keys[k]
 		p.v.Prune()
 		forgetUnneeded(&b, p.prev, &p.v)
-		e := entryFor(p.bucket, p.key, p.old, &p.v)
+		e, fill := entryFor(p.bucket, p.key, p.old, &p.v)
+		if fill {
+			// The entry names a body only the recorder would have made
+			// durable: make it durable with this commit.
+			bodyWith(&b, p.old, &e)
+		}
 		if p.v.Deleted && p.old != nil && p.old.e.State != index.Deleted && p.old.e.Made.Origin == n.id && p.old.e.Level >= core.LevelBackend {
 			// A delete won over this node's own put, which may have
 			// reached the backend after the delete did: delete it there
@@ -246,8 +251,7 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 // entryFor returns the entry of a key whose view became v, old being its
 // object before (nil if none). A body of another version than v's is
 // dropped; a deleted key keeps a tombstone.
-func entryFor(bucket, key string, old *object, v *journal.View) index.Entry {
-	var e index.Entry
+func entryFor(bucket, key string, old *object, v *journal.View) (e index.Entry, fill bool) {
 	if old != nil {
 		e = old.e
 	}
@@ -256,7 +260,7 @@ func entryFor(bucket, key string, old *object, v *journal.View) index.Entry {
 		// A fill the recorder has not recorded yet (so of no version
 		// yet) of the very backend object v's version is: keep it.
 		e.SetView(v)
-		return e
+		return e, true
 	}
 	switch {
 	case v.Deleted:
@@ -266,7 +270,7 @@ func entryFor(bucket, key string, old *object, v *journal.View) index.Entry {
 	}
 	e.Bucket, e.Key = bucket, key
 	e.SetView(v)
-	return e
+	return e, false
 }
 
 // cacheVersion is the version a Cache event of info makes: the backend

@@ -220,10 +220,26 @@ func TestUnrecordedFillKeptAcrossNewsOfItsVersion(t *testing.T) {
 			}
 			now := time.Now().UTC()
 			filled := tn.applyFill(nil, &index.Entry{Info: info, Gen: gen, State: index.Clean, Atime: now, Validated: now}, journal.Cache, unlogged)
+			// Read meanwhile: its access time is saved, but no entry
+			// naming a body only memory holds.
+			filled.atime.Add(1)
+			tn.flushAtimes(ctx)
+			if e, ok := indexEntry(t, tn.Node, "k"); ok && inMemory {
+				t.Fatalf("access times saved: an entry (pack %+v) for a body only in memory", e.Pack)
+			}
 
 			other := &journal.Event{Origin: "01JOTHERNODE00000000000000", Seq: 1, Time: tn.clock.Now(), Kind: journal.Cache, Bucket: bkt, Key: "k", Info: info}
 			if err := tn.applyRemote(ctx, []*journal.Event{other}, nil); err != nil {
 				t.Fatal(err)
+			}
+			// The index names the body now: a crash here must not lose
+			// it, so a body in memory went into the log with the entry.
+			e, ok := indexEntry(t, tn.Node, "k")
+			if !ok || e.Gen != gen || e.State != index.Clean {
+				t.Fatalf("after the news: entry %v (%+v)", ok, e)
+			}
+			if inMemory && (e.Pack.IsZero() || tn.db.Hold(e.Pack, e.Size) != nil) {
+				t.Fatalf("after the news: the entry names a body only in memory (pack %+v)", e.Pack)
 			}
 			if o := tn.lookup(bkt, "k"); !o.hasBody() || o.e.Gen != gen {
 				t.Fatalf("after another node's copy was announced: state %v, generation %q; want the filled body %q", o.e.State, o.e.Gen, gen)
@@ -718,4 +734,20 @@ func goroutinesIn(fn string) int {
 		}
 	}
 	return count
+}
+
+// indexEntry returns the index's entry of key in bkt, if it has one.
+func indexEntry(t *testing.T, n *Node, key string) (index.Entry, bool) {
+	t.Helper()
+	var got index.Entry
+	found := false
+	if err := n.db.Entries(func(e index.Entry) error {
+		if e.Bucket == bkt && e.Key == key {
+			got, found = e, true
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got, found
 }

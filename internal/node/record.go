@@ -129,14 +129,7 @@ func (n *Node) record(ctx context.Context, objs []*object) {
 			b.Enqueue(&index.Item{Op: index.OpPut, Bucket: e.Bucket, Key: e.Key, Gen: e.Gen, Enqueued: time.Now().UTC(), Standby: true})
 			standby++
 		}
-		switch {
-		case !(e.State == index.Clean || e.State == index.Dirty):
-		case o.unlogged != nil:
-			e.Pack = index.PendingLoc
-			b.Body(e.Bucket, e.Key, e.Gen, o.unlogged)
-		default:
-			b.SyncBodies()
-		}
+		bodyWith(&b, o, &e)
 		b.Put(e)
 		current = append(current, o)
 		changes = append(changes, change{o, &e})
@@ -152,5 +145,20 @@ func (n *Node) record(ctx context.Context, objs []*object) {
 	}
 	if standby > 0 {
 		n.up.added(standby)
+	}
+}
+
+// bodyWith makes the body of o, a fill, durable with b, which puts e, an
+// entry naming it: a small body in memory goes into the log with b (e's
+// Pack is set by the commit), a file is synced before b commits. An index
+// entry never names a body that a crash could lose.
+func bodyWith(b *index.Batch, o *object, e *index.Entry) {
+	switch {
+	case !(e.State == index.Clean || e.State == index.Dirty) || !e.Pack.IsZero():
+	case o.unlogged != nil:
+		e.Pack = index.PendingLoc
+		b.Body(e.Bucket, e.Key, e.Gen, o.unlogged)
+	default:
+		b.SyncBodies()
 	}
 }
