@@ -90,9 +90,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	defer uploads.Close()
 
 	m := metrics.New(log.With("component", "http"))
+	var lane *fastlane.Server // set below, before anything is served
 	m.WatchNode(func() metrics.Snapshot {
 		s := snapshot(n.Stats())
 		s.Cluster.Members = cl.membersByState()
+		ls := lane.Stats()
+		s.Connections, s.ConnectionsHandedOff = ls.Accepted, ls.HandedOff
 		return s
 	})
 	var ready atomic.Bool
@@ -158,7 +161,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(str
 	// Plain HTTP goes through the lane, which serves GETs and HEADs itself
 	// and hands other connections to srv (see package fastlane); TLS
 	// connections are all srv's.
-	lane := fastlane.New(srv)
+	lane = fastlane.New(srv)
 	lane.Wrap = cork.Listener
 	served := make(chan error, 1)
 	go func() {

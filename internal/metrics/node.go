@@ -25,7 +25,10 @@ type Snapshot struct {
 	UploadQueueLength          int64
 	UploadQueueOldest          time.Duration // age of the oldest queued upload, 0 when empty
 	UploadsDone, UploadRetries uint64
-	Cluster                    ClusterSnapshot
+	// Connections accepted on the public port (plain HTTP) and, of them,
+	// those handed to net/http (see package fastlane).
+	Connections, ConnectionsHandedOff uint64
+	Cluster                           ClusterSnapshot
 }
 
 // ClusterSnapshot is the node's part in its cluster.
@@ -62,6 +65,7 @@ type nodeCollector struct {
 	evictions, evictedBytes                                             *prometheus.Desc
 	objects, bytesCached, capacity, logSegments, logBytes               *prometheus.Desc
 	queueLength, queueOldest, uploads, uploadRetries                    *prometheus.Desc
+	connections, handedOff                                              *prometheus.Desc
 
 	members, streams, applied, pushed, pushBytes, pushFailures *prometheus.Desc
 	syncRounds, syncBytes, deltas, compacted, stored           *prometheus.Desc
@@ -96,6 +100,8 @@ func newNodeCollector() *nodeCollector {
 		queueOldest:     desc("objstore_upload_queue_oldest_seconds", "Age of the oldest write waiting to be uploaded, 0 when the queue is empty."),
 		uploads:         desc("objstore_uploads_total", "Queued writes uploaded to the backend."),
 		uploadRetries:   desc("objstore_upload_retries_total", "Upload attempts that failed and were scheduled again."),
+		connections:     desc("objstore_http_connections_total", "Plain-HTTP connections accepted on the public port."),
+		handedOff:       desc("objstore_http_connections_handed_off_total", "Of those connections, the ones served by net/http from a request on: one the server loop does not take (a chunked body, HTTP/1.0, a malformed head)."),
 
 		states:        []string{"alive", "suspect", "dead", "left"},
 		outcomes:      []string{"holder_ok", "holder_failed", "owner_ok", "owner_failed"},
@@ -135,7 +141,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.servedBytes, c.backendRequests, c.backendErrors,
 		c.evictions, c.evictedBytes,
 		c.objects, c.bytesCached, c.capacity, c.logSegments, c.logBytes,
-		c.queueLength, c.queueOldest, c.uploads, c.uploadRetries,
+		c.queueLength, c.queueOldest, c.uploads, c.uploadRetries, c.connections, c.handedOff,
 		c.members, c.streams, c.applied, c.pushed, c.pushBytes, c.pushFailures,
 		c.syncRounds, c.syncBytes, c.deltas, c.compacted, c.stored,
 		c.peerReads, c.replicated, c.replFailed, c.replDropped, c.replQueue, c.servedToPeers,
@@ -210,4 +216,6 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.replDropped, cl.ReplicationDropped)
 	gauge(c.replQueue, float64(cl.ReplicationQueue))
 	counter(c.servedToPeers, cl.BytesServedToPeers)
+	counter(c.connections, s.Connections)
+	counter(c.handedOff, s.ConnectionsHandedOff)
 }

@@ -43,6 +43,19 @@ type Server struct {
 	shutdown chan struct{} // closed by Shutdown and Close
 	stopOnce sync.Once
 	served   chan error // http.Serve's result
+
+	accepted, handedOff atomic.Uint64
+}
+
+// Stats are counts of the lane's connections since it started.
+type Stats struct {
+	Accepted  uint64 // connections accepted
+	HandedOff uint64 // of them, handed to the http.Server
+}
+
+// Stats returns the lane's counts; safe for concurrent use.
+func (s *Server) Stats() Stats {
+	return Stats{Accepted: s.accepted.Load(), HandedOff: s.handedOff.Load()}
 }
 
 // New returns a lane that calls srv.Handler itself and hands srv the
@@ -101,6 +114,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return fmt.Errorf("accept: %w", err)
 		}
 		delay = 0
+		s.accepted.Add(1)
 		c := &conn{s: s, nc: nc, br: bufio.NewReaderSize(nc, bufSize), remote: nc.RemoteAddr().String()}
 		c.ctx = context.WithValue(base, http.LocalAddrContextKey, nc.LocalAddr())
 		if !s.track(c) {
@@ -261,6 +275,7 @@ func (c *conn) serve() {
 		if req == nil {
 			if keep { // not the lane's: net/http serves the connection
 				handedOff = true
+				c.s.handedOff.Add(1)
 				c.s.handoff.push(&replayConn{Conn: c.nc, buf: c.unread()})
 			}
 			return

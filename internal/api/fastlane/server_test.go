@@ -270,7 +270,7 @@ func rawAnswer(t *testing.T, addr, head string) (string, bool) {
 // their bytes intact, and net/http serves the connection from then on;
 // malformed ones get net/http's error answers.
 func TestHandoff(t *testing.T) {
-	addr, _ := serveLane(t, http.HandlerFunc(echo))
+	addr, lane := serveLane(t, http.HandlerFunc(echo))
 	c := dial(t, addr)
 	br := bufio.NewReader(c)
 	read := func(what string) (*http.Response, string) {
@@ -319,10 +319,15 @@ func TestHandoff(t *testing.T) {
 		{"PATCH /p HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx", "200 OK"},
 		{"GET /v HTTP/9.9\r\nHost: h\r\n\r\n", "505 HTTP Version Not Supported"},
 	} {
-		got, lane := rawAnswer(t, addr, tc.head)
-		if lane || !strings.HasPrefix(got, tc.want) {
-			t.Errorf("%.40q: lane %v, answer %.60q; want net/http's %s", tc.head, lane, got, tc.want)
+		got, byLane := rawAnswer(t, addr, tc.head)
+		if byLane || !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%.40q: lane %v, answer %.60q; want net/http's %s", tc.head, byLane, got, tc.want)
 		}
+	}
+	// Every connection above went to net/http: the first at its chunked
+	// PUT, each of the others at once.
+	if st := lane.Stats(); st.Accepted != st.HandedOff || st.Accepted == 0 {
+		t.Fatalf("stats %+v: want every connection handed off", st)
 	}
 }
 
