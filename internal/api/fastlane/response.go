@@ -128,6 +128,11 @@ func (w *response) Write(p []byte) (int, error) {
 		w.begin(false, p)
 	}
 	w.emit(p)
+	if w.written == w.declared {
+		// The whole body is here: send it now, not once the handler has
+		// cleaned up and returned (the client's latency).
+		w.flush()
+	}
 	if w.err != nil {
 		return 0, w.err
 	}
