@@ -69,6 +69,9 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 		return http.ReadResponse(br, req)
 	}
 	head := string(buf[:i+2])
+	if strings.Count(head, "\n") != strings.Count(head, "\r\n") {
+		return http.ReadResponse(br, req) // a bare LF ends a line there
+	}
 	eol := strings.Index(head, "\r\n")
 	line := head[:eol]
 	proto, status, ok := strings.Cut(line, " ")

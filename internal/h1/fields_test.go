@@ -80,3 +80,34 @@ func TestFixedBodyShort(t *testing.T) {
 		t.Fatalf("read %q, %v", b, err)
 	}
 }
+
+// FuzzReadResponseAsNetHTTP: an answer readResponse parses itself is one
+// http.ReadResponse reads alike, and it leaves the reader at the same
+// place.
+func FuzzReadResponseAsNetHTTP(f *testing.F) {
+	for _, seed := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nEtag: \"x\"\r\n\r\nhello",
+		"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\nConnection: close\r\n\r\n<a>",
+		"HTTP/1.1 200\r\ncontent-length: 0\r\nx-amz-meta-a: b\r\n\r\n",
+		"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-1/10\r\nContent-Length: 2\r\n\r\nab",
+	} {
+		f.Add(seed)
+	}
+	req, _ := http.NewRequest("GET", "http://h/k", nil)
+	f.Fuzz(func(t *testing.T, raw string) {
+		br := bufio.NewReader(strings.NewReader(raw))
+		br.Peek(len(raw))
+		resp, err := readResponse(br, req)
+		if err != nil {
+			return
+		}
+		if _, own := resp.Body.(*fixedBody); !own && resp.Body != http.NoBody {
+			return // http.ReadResponse's
+		}
+		got, gotRest := readBoth(t, readResponse, raw, req)
+		want, wantRest := readBoth(t, http.ReadResponse, raw, req)
+		if got != want || gotRest != wantRest {
+			t.Fatalf("%q:\nreadResponse      %s (then %q)\nhttp.ReadResponse %s (then %q)", raw, got, gotRest, want, wantRest)
+		}
+	})
+}
