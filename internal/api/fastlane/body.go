@@ -1,8 +1,11 @@
 package fastlane
 
 import (
+	"bufio"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httputil"
 	"sync"
 )
 
@@ -11,18 +14,30 @@ import (
 // more left it closes the connection instead.
 const maxDiscard = 256 << 10
 
-// body is a request body of declared length, read from the connection's
-// buffer. A client that sent "Expect: 100-continue" is told to go on at
-// the first read.
+// body is a request body, of declared length or chunked, read from the
+// connection's buffer. A client that sent "Expect: 100-continue" is told
+// to go on at the first read.
 type body struct {
 	c *conn
 	w *response
 
-	mu     sync.Mutex // the handler may read from another goroutine
-	left   int64      // bytes not read yet
-	expect bool       // 100 Continue not sent yet
-	done   bool       // the handler returned
-	err    error
+	mu      sync.Mutex // the handler may read from another goroutine
+	left    int64      // bytes not read yet, of a declared length
+	chunked io.Reader  // the chunked body's reader, nil for a declared length
+	eof     bool       // read to its end (a chunked body's trailer too)
+	expect  bool       // 100 Continue not sent yet
+	done    bool       // the handler returned
+	err     error
+}
+
+// newBody returns the body of a request: length bytes, or chunked if
+// length is -1.
+func newBody(c *conn, length int64, expect bool) *body {
+	b := &body{c: c, left: length, expect: expect}
+	if length < 0 {
+		b.chunked = httputil.NewChunkedReader(c.br) // c.br itself: no buffer of its own
+	}
+	return b
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -34,7 +49,7 @@ func (b *body) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if b.left <= 0 {
+	if b.eof {
 		return 0, io.EOF
 	}
 	if b.expect {
@@ -46,6 +61,9 @@ func (b *body) Read(p []byte) (int, error) {
 			}
 		}
 	}
+	if b.chunked != nil {
+		return b.readChunked(p)
+	}
 	p = p[:min(int64(len(p)), b.left)]
 	k, err := b.c.br.Read(p)
 	b.left -= int64(k)
@@ -56,9 +74,47 @@ func (b *body) Read(p []byte) (int, error) {
 	case err != nil:
 		b.err = err
 	case b.left == 0:
-		err = io.EOF
+		b.eof, err = true, io.EOF
 	}
 	return k, err
+}
+
+// readChunked reads a chunked body; at its end it reads the trailer
+// section, whose fields it drops (no handler reads Request.Trailer).
+func (b *body) readChunked(p []byte) (int, error) {
+	k, err := b.chunked.Read(p)
+	if err == io.EOF {
+		if err = skipTrailer(b.c.br); err == nil {
+			b.eof, err = true, io.EOF
+		}
+	}
+	if err != nil && err != io.EOF {
+		if errors.Is(err, io.EOF) || err == io.ErrUnexpectedEOF {
+			err = io.ErrUnexpectedEOF
+		}
+		b.err = err
+	}
+	return k, err
+}
+
+// skipTrailer reads the lines after a chunked body's last chunk, up to
+// the empty one.
+func skipTrailer(br *bufio.Reader) error {
+	for n := 0; ; n++ {
+		line, err := br.ReadSlice('\n')
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+			return nil
+		}
+		if n == 100 {
+			return errors.New("chunked body: trailer too long")
+		}
+	}
 }
 
 var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
@@ -68,12 +124,16 @@ var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 func (b *body) Close() error { return nil }
 
 // unreadLarge reports whether the handler left too much unread to keep
-// the connection: more than maxDiscard, or a body the client was never
-// told to send.
+// the connection: more than maxDiscard of a declared length, or a body
+// the client was never told to send. (Of a chunked body the rest is
+// unknown until finish tries.)
 func (b *body) unreadLarge() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.left > 0 && (b.expect || b.left > maxDiscard || b.err != nil)
+	if b.eof {
+		return false
+	}
+	return b.expect || b.err != nil || b.chunked == nil && b.left > maxDiscard
 }
 
 // end makes later reads fail: the handler returned.
@@ -88,13 +148,22 @@ func (b *body) end() {
 func (b *body) finish() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.left == 0 {
-		return b.err == nil
+	switch {
+	case b.eof:
+		return true
+	case b.expect || b.err != nil:
+		return false
+	case b.chunked == nil:
+		if b.left > maxDiscard {
+			return false
+		}
+		n, err := b.c.br.Discard(int(b.left))
+		b.left -= int64(n)
+		return err == nil
 	}
-	if b.expect || b.left > maxDiscard || b.err != nil {
+	n, err := io.Copy(io.Discard, io.LimitReader(b.chunked, maxDiscard+1))
+	if err != nil || n > maxDiscard {
 		return false
 	}
-	n, err := b.c.br.Discard(int(b.left))
-	b.left -= int64(n)
-	return err == nil
+	return skipTrailer(b.c.br) == nil
 }

@@ -15,16 +15,18 @@
 // response (head and a small body) in one write.
 //
 // Which requests: GET, HEAD, PUT, POST and DELETE, HTTP/1.1, with no
-// body or one of declared length (Content-Length; "Expect: 100-continue"
-// is answered at the body's first read), an origin-form target, one valid
-// Host, and a head within the read buffer (4 KiB) in strict form (CRLF
-// line ends, no folded lines). The first request of a connection that is
-// anything else, well-formed or not (a chunked body, HTTP/1.0, an
-// OPTIONS), goes to net/http with the bytes already read, and net/http
-// serves that connection from then on: the lane never answers what it
-// does not parse, so every error answer (400, 417, 431, 505, ...) is
-// net/http's. A body the handler left unread is read and dropped up to
-// 256 KiB, beyond that the connection closes, as in net/http.
+// body, one of declared length (Content-Length) or a chunked one
+// (Transfer-Encoding: chunked, its trailer read and dropped), "Expect:
+// 100-continue" answered at the body's first read, an origin-form target,
+// one valid Host, and a head within the read buffer (4 KiB) in strict
+// form (CRLF line ends, no folded lines). The first request of a
+// connection that is anything else, well-formed or not (another transfer
+// coding, HTTP/1.0, an OPTIONS), goes to net/http with the bytes already
+// read, and net/http serves that connection from then on: the lane never
+// answers what it does not parse, so every error answer (400, 417, 431,
+// 501, 505, ...) is net/http's. A body the handler left unread is read
+// and dropped up to 256 KiB, beyond that the connection closes, as in
+// net/http.
 //
 // What handlers see: an *http.Request as net/http builds it (Host moved
 // out of Header, URL from url.ParseRequestURI, Close from "Connection:

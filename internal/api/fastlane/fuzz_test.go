@@ -23,6 +23,8 @@ func FuzzParseAsNetHTTP(f *testing.F) {
 		"GET /\x7f HTTP/1.1\r\nHost: h\r\n\r\n",
 		"GET //a/../b HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
 		"POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 007\r\n\r\n",
+		"PUT /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"PUT /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\nExpect: 100-Continue\r\n\r\n",
 	} {
 		f.Add(seed)
 	}
@@ -43,7 +45,7 @@ func FuzzParseAsNetHTTP(f *testing.F) {
 		delete(want.Header, "Host") // net/http's server moves it to Host, as the lane does
 		if req.Method != want.Method || req.RequestURI != want.RequestURI || req.URL.String() != want.URL.String() ||
 			req.Host != want.Host || req.ContentLength != want.ContentLength || req.Close != want.Close ||
-			!reflect.DeepEqual(req.Header, want.Header) {
+			!reflect.DeepEqual(req.Header, want.Header) || !reflect.DeepEqual(req.TransferEncoding, want.TransferEncoding) {
 			t.Fatalf("%q:\nlane     %s %s %q host=%q len=%d close=%v %v\nnet/http %s %s %q host=%q len=%d close=%v %v", raw,
 				req.Method, req.RequestURI, req.URL, req.Host, req.ContentLength, req.Close, req.Header,
 				want.Method, want.RequestURI, want.URL, want.Host, want.ContentLength, want.Close, want.Header)

@@ -393,13 +393,20 @@ func (c *conn) parse(head string) *http.Request {
 		return nil
 	}
 	hosts := h["Host"]
-	if len(hosts) != 1 || !httpguts.ValidHostHeader(hosts[0]) || h["Transfer-Encoding"] != nil {
+	if len(hosts) != 1 || !httpguts.ValidHostHeader(hosts[0]) {
 		return nil
 	}
 	host := hosts[0]
 	delete(h, "Host")
 	length, expect := int64(0), false
-	if cl := h["Content-Length"]; cl != nil {
+	if te := h["Transfer-Encoding"]; te != nil {
+		// Only chunked, and without a Content-Length (which net/http
+		// would drop): anything else is net/http's to refuse.
+		if len(te) != 1 || !strings.EqualFold(te[0], "chunked") || h["Content-Length"] != nil {
+			return nil
+		}
+		length = -1
+	} else if cl := h["Content-Length"]; cl != nil {
 		n, err := strconv.ParseUint(cl[0], 10, 63)
 		if err != nil || len(cl) > 1 || cl[0][0] == '+' {
 			return nil
@@ -430,8 +437,12 @@ func (c *conn) parse(head string) *http.Request {
 		RequestURI:    target,
 		Close:         httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
 	}
-	if length > 0 {
-		req.Body = &body{c: c, left: length, expect: expect}
+	if length < 0 {
+		req.TransferEncoding = []string{"chunked"}
+		delete(h, "Transfer-Encoding") // as net/http
+	}
+	if length != 0 {
+		req.Body = newBody(c, length, expect)
 	} else if expect {
 		return nil // nothing to continue: net/http's to answer
 	}

@@ -283,8 +283,8 @@ func TestHandoff(t *testing.T) {
 		resp.Body.Close()
 		return resp, string(b)
 	}
-	// GET, PUT with a body (both the lane's), then a chunked PUT with a
-	// GET pipelined behind it (net/http's, as the rest of the connection).
+	// GET, PUT with a body (both the lane's), then an OPTIONS with a GET
+	// pipelined behind it (net/http's, as the rest of the connection).
 	io.WriteString(c, "GET /one HTTP/1.1\r\nHost: h\r\n\r\n")
 	if resp, _ := read("GET /one"); resp.Header.Get("X-Lane") != "1" {
 		t.Fatal("GET /one: not the lane's")
@@ -293,10 +293,10 @@ func TestHandoff(t *testing.T) {
 	if resp, body := read("PUT /two"); resp.Header.Get("X-Lane") != "1" || !strings.Contains(body, `body="hello"`) {
 		t.Fatalf("PUT /two: lane %q, body %s", resp.Header.Get("X-Lane"), body)
 	}
-	io.WriteString(c, "PUT /three HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /four HTTP/1.1\r\nHost: h\r\n\r\n")
-	resp, body := read("PUT /three")
+	io.WriteString(c, "OPTIONS /three HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /four HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, body := read("OPTIONS /three")
 	if resp.Header.Get("X-Lane") != "" || !strings.Contains(body, `body="abc"`) {
-		t.Fatalf("PUT /three: lane %q, body %s", resp.Header.Get("X-Lane"), body)
+		t.Fatalf("OPTIONS /three: lane %q, body %s", resp.Header.Get("X-Lane"), body)
 	}
 	resp, body = read("GET /four")
 	if resp.Header.Get("X-Lane") != "" || !strings.HasPrefix(body, "GET /four") {
@@ -312,7 +312,8 @@ func TestHandoff(t *testing.T) {
 		{"GET /folded HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n", "200 OK"},
 		{"GET /bad\x01 HTTP/1.1\r\nHost: h\r\n\r\n", "400 Bad Request"},
 		{"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", "200 OK"},
-		{"GET /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "200 OK"},
+		{"PUT /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "501 Not Implemented"},
+		{"PUT /te HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n", ""},
 		{"PUT /expect HTTP/1.1\r\nHost: h\r\nExpect: something\r\nContent-Length: 1\r\n\r\nx", "417 Expectation Failed"},
 		{"PUT /cl HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nx", "400 Bad Request"},
 		{"PUT /cl HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\nx", "400 Bad Request"},
@@ -324,8 +325,8 @@ func TestHandoff(t *testing.T) {
 			t.Errorf("%.40q: lane %v, answer %.60q; want net/http's %s", tc.head, byLane, got, tc.want)
 		}
 	}
-	// Every connection above went to net/http: the first at its chunked
-	// PUT, each of the others at once.
+	// Every connection above went to net/http: the first at its OPTIONS,
+	// each of the others at once.
 	if st := lane.Stats(); st.Accepted != st.HandedOff || st.Accepted == 0 {
 		t.Fatalf("stats %+v: want every connection handed off", st)
 	}
@@ -548,12 +549,37 @@ func TestBodies(t *testing.T) {
 		t.Fatal("not continued: connection kept")
 	}
 
+	// Chunked: read whole, its trailer skipped; partly read, the rest
+	// dropped; the connection goes on.
+	c = dial(t, addr)
+	br = bufio.NewReader(c)
+	if r := exchange("chunked", "PUT /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Sum: 1\r\n\r\n"); r.Header.Get("Body") != `-1 <nil> "abcde"` {
+		t.Fatalf("chunked: %q", r.Header.Get("Body"))
+	}
+	if r := exchange("chunked, some", "PUT /some HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n0\r\n\r\n"); r.Header.Get("Body") != `"abc"` || r.Close {
+		t.Fatalf("chunked, some: %q, close %v", r.Header.Get("Body"), r.Close)
+	}
+	if r := exchange("after chunked", "GET /unread HTTP/1.1\r\nHost: h\r\n\r\n"); r.Header.Get("Body") != "unread" {
+		t.Fatalf("after chunked: %q", r.Header.Get("Body"))
+	}
+
 	// Much left unread: the connection closes.
 	c = dial(t, addr)
 	br = bufio.NewReader(c)
 	go io.WriteString(c, "PUT /unread HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("z", 1000000))
 	if r := exchange("large unread", ""); !r.Close {
 		t.Fatal("large unread: connection kept")
+	}
+
+	// Much of a chunked body left unread: the connection closes after
+	// the answer.
+	c = dial(t, addr)
+	br = bufio.NewReader(c)
+	chunk := fmt.Sprintf("%x\r\n%s\r\n", 64<<10, strings.Repeat("y", 64<<10))
+	go io.WriteString(c, "PUT /unread HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"+strings.Repeat(chunk, 16)+"0\r\n\r\n")
+	exchange("large chunked unread", "")
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("large chunked unread: connection kept")
 	}
 
 	// The client leaves mid-body: the handler sees the body cut short.
