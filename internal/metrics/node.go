@@ -101,7 +101,7 @@ func newNodeCollector() *nodeCollector {
 		uploads:         desc("objstore_uploads_total", "Queued writes uploaded to the backend."),
 		uploadRetries:   desc("objstore_upload_retries_total", "Upload attempts that failed and were scheduled again."),
 		connections:     desc("objstore_http_connections_total", "Plain-HTTP connections accepted on the public port."),
-		handedOff:       desc("objstore_http_connections_handed_off_total", "Of those connections, the ones served by net/http from a request on: one the server loop does not take (a transfer coding other than chunked, HTTP/1.0, a malformed head)."),
+		handedOff:       desc("objstore_http_connections_handed_off_total", "Of those connections, the ones handed to net/http at a request the server loop does not take (a transfer coding other than chunked, HTTP/1.0, a malformed head); net/http serves them to the end."),
 
 		states:        []string{"alive", "suspect", "dead", "left"},
 		outcomes:      []string{"holder_ok", "holder_failed", "owner_ok", "owner_failed"},
