@@ -5,11 +5,11 @@
 #   bash bench/cluster.sh
 #
 # Environment (all optional):
-#   BENCH_DURATION=8        seconds of each wrk measurement
-#   BENCH_WARMUP=2          seconds of unmeasured wrk load before each
+#   BENCH_DURATION=4        seconds of each wrk measurement
+#   BENCH_WARMUP=1          seconds of unmeasured wrk load before each
 #   BENCH_CONNECTIONS=32    wrk connections
 #   BENCH_THREADS=2         wrk threads
-#   BENCH_ROUNDS=1          times to repeat each GET measurement; the best counts
+#   BENCH_ROUNDS=3          GET rounds; each ratio is the median of the rounds' ratios
 #   BENCH_KEYS=128          objects of each size the GETs cycle through
 #   BENCH_OBJECTS=100000    objects written while a node is away (catch-up)
 #   BENCH_IDLE_SMALL=1000   objects in the reference cluster's journal (idle)
@@ -32,11 +32,11 @@
 # failed.
 set -euo pipefail
 
-DURATION=${BENCH_DURATION:-8}
-WARMUP=${BENCH_WARMUP:-2}
+DURATION=${BENCH_DURATION:-4}
+WARMUP=${BENCH_WARMUP:-1}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
-ROUNDS=${BENCH_ROUNDS:-1}
+ROUNDS=${BENCH_ROUNDS:-3}
 KEYS=${BENCH_KEYS:-128}
 OBJECTS=${BENCH_OBJECTS:-100000}
 IDLE_SMALL=${BENCH_IDLE_SMALL:-1000}
@@ -134,10 +134,6 @@ jnum() { sed -n "s/^ *\"$2\": *\([-0-9.eE+]*\),\{0,1\}$/\1/p" "$1" | head -n 1; 
 jsub() { sed -n "/\"$2\": {/,/}/p" "$1" | sed -n "s/^ *\"$3\": *\([-0-9.eE+]*\),\{0,1\}$/\1/p"; }
 statnum() { curl -sf "$1/api/v1/stats" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
 
-declare -A VALS=() # metric → its value in each round, space-separated
-add() { VALS[$1]+="$2 "; }
-best() { tr ' ' '\n' <<<"${VALS[$1]}" | grep . | sort -gr | head -n 1; }
-word() { tr ' ' '\n' <<<"${VALS[$1]}" | sed -n "${2}p"; }
 declare -A OTHERS=() # part → others' share of the CPU while it ran
 
 # --- 1. peer-hit vs local-hit GETs ----------------------------------------
@@ -277,14 +273,16 @@ fi
 
 # --- report ----------------------------------------------------------------
 FAILS=0
-# row LABEL VALUE REFERENCE OP TARGET: one table line; TARGET bounds
-# VALUE / REFERENCE, or VALUE itself when REFERENCE is "-".
+# row LABEL VALUE REFERENCE OP TARGET [RATIO]: one table line; TARGET
+# bounds RATIO (by default VALUE / REFERENCE), or VALUE itself when
+# REFERENCE is "-".
 row() {
-	local label=$1 val=$2 ref=$3 op=$4 target=$5 ratio shown verdict
+	local label=$1 val=$2 ref=$3 op=$4 target=$5 ratio=${6:-} shown verdict
 	if [[ $ref == - ]]; then
 		ratio=$val shown="-"
 	else
-		ratio=$(awk -v a="$val" -v b="${ref%% *}" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')
+		[[ -n $ratio ]] || ratio=$(awk -v a="$val" -v b="${ref%% *}" 'BEGIN { print (b > 0) ? a / b : 0 }')
+		ratio=$(printf '%.2f' "$ratio")
 		shown="${ratio}x"
 	fi
 	verdict=$(awk -v v="$ratio" -v t="$target" -v op="$op" \
@@ -300,8 +298,8 @@ echo "$MEASURED: $(nproc) cores, $(go env GOVERSION)"
 echo
 printf '%-36s %-14s %-26s %-7s %-8s %s\n' benchmark objstore reference ratio target result
 if part get; then
-	row "GET 4KiB peer hit (req/s)" "$(fmt0 "$(best peer-4k)")" "$(fmt0 "$(best local-4k)") local hit" ">=" "$PEER_MIN"
-	row "GET 1MiB peer hit (req/s)" "$(fmt0 "$(best peer-1m)")" "$(fmt0 "$(best local-1m)") local hit" ">=" "$PEER_MIN"
+	row "GET 4KiB peer hit (req/s)" "$(fmt0 "$(med peer-4k)")" "$(fmt0 "$(med local-4k)") local hit" ">=" "$PEER_MIN" "$(paired peer-4k local-4k)"
+	row "GET 1MiB peer hit (req/s)" "$(fmt0 "$(med peer-1m)")" "$(fmt0 "$(med local-1m)") local hit" ">=" "$PEER_MIN" "$(paired peer-1m local-1m)"
 fi
 if part catchup; then
 	row "catch-up of $OBJECTS objects (s)" "$(fmt2 "$(jnum "$T/catchup.json" converge_seconds)")" - "<=" "$CONVERGE_MAX"
@@ -314,11 +312,11 @@ fi
 echo
 if part get; then
 	echo "GETs: wrk -t$THREADS -c$CONNS -d${DURATION}s after ${WARMUP}s, cycling through $KEYS objects of each size; --cache-on-read=false"
-	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", (b > 0) ? a / b : 0 }'; }
+	((ROUNDS == 1)) || echo "  $ROUNDS rounds: each figure is the median of its rounds, each ratio the median of the rounds' ratios"
 	for r in $(seq "$ROUNDS"); do
 		printf '  round %s req/s (peer | local)   4KiB %s | %s (%s)   1MiB %s | %s (%s)\n' "$r" \
-			"$(fmt0 "$(word peer-4k "$r")")" "$(fmt0 "$(word local-4k "$r")")" "$(ratio "$(word peer-4k "$r")" "$(word local-4k "$r")")" \
-			"$(fmt0 "$(word peer-1m "$r")")" "$(fmt0 "$(word local-1m "$r")")" "$(ratio "$(word peer-1m "$r")" "$(word local-1m "$r")")"
+			"$(fmt0 "$(word peer-4k "$r")")" "$(fmt0 "$(word local-4k "$r")")" "$(rr peer-4k local-4k "$r")" \
+			"$(fmt0 "$(word peer-1m "$r")")" "$(fmt0 "$(word local-1m "$r")")" "$(rr peer-1m local-1m "$r")"
 	done
 	for size in 4k 1m; do
 		lat() { awk '/^ +(50|99)%/ { printf "%s%s", sep, $2; sep = "/" }' "$1"; }

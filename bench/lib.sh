@@ -101,3 +101,35 @@ disk_probe() {
 	creates=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.0f", 5000 / (d / 1e9) }')
 	echo "4 KiB O_DSYNC write $dsync ms, $creates file creates/s"
 }
+
+# Results by round. Each ratio a script reports is the median of the
+# rounds' ratios, each side's figure the median of its rounds: on a shared
+# virtual machine, throughput can halve from a few seconds to the next,
+# and a ratio of two measurements taken back to back, with the median over
+# rounds, is what such swings move least (the best round of each side,
+# taken apart, pairs one side's luckiest seconds with the other's).
+declare -A VALS=() # metric → its value in each round, space-separated
+add() { VALS[$1]+="$2 "; }
+word() { tr ' ' '\n' <<<"${VALS[$1]}" | sed -n "${2}p"; } # word METRIC ROUND
+median() { # median NUMBER...: the middle one (the mean of the two middle ones)
+	printf '%s\n' "$@" | grep . | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) { print 0; exit }
+		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+med() { # med METRIC: the median of METRIC's rounds
+	# shellcheck disable=SC2086 # one word per round
+	median ${VALS[$1]}
+}
+paired() { # paired METRIC REFERENCE: the median of the rounds' METRIC/REFERENCE
+	local -a a b
+	local i r=()
+	read -ra a <<<"${VALS[$1]}"
+	read -ra b <<<"${VALS[$2]}"
+	for i in "${!a[@]}"; do
+		r+=("$(awk -v x="${a[$i]}" -v y="${b[$i]:-0}" 'BEGIN { print (y > 0) ? x / y : 0 }')")
+	done
+	median "${r[@]}"
+}
+rr() { # rr METRIC REFERENCE ROUND: METRIC/REFERENCE in ROUND, as "0.00x"
+	awk -v a="$(word "$1" "$3")" -v b="$(word "$2" "$3")" 'BEGIN { printf "%.2fx", (b > 0) ? a / b : 0 }'
+}

@@ -5,12 +5,12 @@
 #   bash bench/run.sh
 #
 # Environment (all optional):
-#   BENCH_DURATION=8      seconds of each throughput measurement (wrk and PUTs)
-#   BENCH_WARMUP=2        seconds of unmeasured load before each of them
+#   BENCH_DURATION=4      seconds of each throughput measurement (wrk and PUTs)
+#   BENCH_WARMUP=1        seconds of unmeasured load before each of them
 #   BENCH_SAMPLES=500     sequential GETs in each latency measurement (≥ 200)
 #   BENCH_CONNECTIONS=32  connections of wrk and concurrent PUTs
 #   BENCH_THREADS=2       wrk threads
-#   BENCH_ROUNDS=1        times to repeat each measurement; the best counts
+#   BENCH_ROUNDS=5        rounds; each ratio is the median of the rounds' ratios
 #   BENCH_REV=            build objstore from this commit, not the working tree
 #   BENCH_KEEP=1          keep the temporary directory (logs, data) at the end
 #   BENCH_ONLY=hit,miss,put  measure only these groups (comma-separated)
@@ -30,12 +30,12 @@
 # absolute numbers are lower than on a machine where the client runs apart.
 set -euo pipefail
 
-DURATION=${BENCH_DURATION:-8}
-WARMUP=${BENCH_WARMUP:-2}
+DURATION=${BENCH_DURATION:-4}
+WARMUP=${BENCH_WARMUP:-1}
 SAMPLES=${BENCH_SAMPLES:-500}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
-ROUNDS=${BENCH_ROUNDS:-1}
+ROUNDS=${BENCH_ROUNDS:-5}
 REV=${BENCH_REV:-}
 KEEP=${BENCH_KEEP:-}
 ONLY=${BENCH_ONLY:-hit,miss,put}
@@ -231,16 +231,7 @@ load_run() {
 }
 
 # Each measurement runs BENCH_ROUNDS times, objstore and its reference
-# taking turns, and the table shows each one's best round: the one least
-# disturbed by anything else on the machine.
-declare -A VALS=() # metric → its value in each round, space-separated
-add() { VALS[$1]+="$2 "; }
-best() { # best METRIC max|min
-	local sort=(sort -g)
-	[[ $2 == max ]] && sort=(sort -gr)
-	tr ' ' '\n' <<<"${VALS[$1]}" | grep . | "${sort[@]}" | head -n 1
-}
-
+# back to back in each round; the table shows medians (see lib.sh).
 # 1. Local hits vs nginx. The objects go in through /api/v1/put and are
 # checked to come back byte for byte as HITs, as nginx's copies do.
 if want hit; then
@@ -267,12 +258,19 @@ if want hit; then
 		for size in 4k 1m; do
 			log "round $r/$ROUNDS: GET $size hit, nginx, /api/v1 and S3 (wrk -t$THREADS -c$CONNS -d${DURATION}s)"
 			# (A failure inside $(...) stops the script only from an assignment.)
-			rps=$(wrk_rps "$NGINX_URL/obj-$size" "$T/wrk-nginx-$size-$r.txt")
-			add "nginx-$size" "$rps"
-			rps=$(wrk_rps "$OBJ_URL/api/v1/get/hit-$size" "$T/wrk-objstore-$size-$r.txt")
-			add "hit-$size" "$rps"
-			rps=$(wrk_rps "${S3GET[$size]}" "$T/wrk-s3-$size-$r.txt")
-			add "s3-$size" "$rps"
+			# /api/v1 between its two references; the order turns each
+			# round, so that neither side always goes first.
+			order=(nginx hit s3)
+			((r % 2)) || order=(s3 hit nginx)
+			for side in "${order[@]}"; do
+				case $side in
+				nginx) url=$NGINX_URL/obj-$size ;;
+				hit) url=$OBJ_URL/api/v1/get/hit-$size ;;
+				s3) url=${S3GET[$size]} ;;
+				esac
+				rps=$(wrk_rps "$url" "$T/wrk-$side-$size-$r.txt")
+				add "$side-$size" "$rps"
+			done
 		done
 	done
 	stop nginx
@@ -328,24 +326,21 @@ OTHERS=$(awk -v a="$MARK_START" -v b="$(cpu_mark)" 'BEGIN { split(a, x, " "); sp
 
 # --- report ----------------------------------------------------------------
 FAILS=0
-# row LABEL OBJSTORE REFERENCE REFNAME OP TARGET [absolute]: one table line.
-# OP is >= or <=; TARGET is a ratio to the reference, or with "absolute" a
-# bound on the objstore number itself.
+# row LABEL OBJSTORE REFERENCE REFNAME RATIO OP TARGET [absolute]: one
+# table line. OP is >= or <=; TARGET bounds RATIO, or with "absolute" the
+# objstore number itself.
 row() {
-	local label=$1 obj=$2 ref=$3 refname=$4 op=$5 target=$6 kind=${7:-ratio}
-	local ratio verdict value tshow
-	ratio=$(awk -v a="$obj" -v b="$ref" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+	local label=$1 obj=$2 ref=$3 refname=$4 ratio=$5 op=$6 target=$7 kind=${8:-ratio}
+	local verdict value=$ratio tshow
+	tshow="$op$(printf '%.2f' "$target")x"
 	if [[ $kind == absolute ]]; then
 		value=$obj
 		tshow="$op$target/s"
-	else
-		value=$(awk -v a="$obj" -v b="$ref" 'BEGIN { r = (b > 0) ? a / b : 0; print r }')
-		tshow="$op$(printf '%.2f' "$target")x"
 	fi
 	verdict=$(awk -v v="$value" -v t="$target" -v op="$op" \
 		'BEGIN { ok = (op == ">=") ? v + 0 >= t + 0 : v + 0 <= t + 0; print ok ? "PASS" : "FAIL" }')
 	[[ $verdict == PASS ]] || FAILS=$((FAILS + 1))
-	printf '%-34s %-13s %-20s %-7s %-9s %s\n' "$label" "$obj" "$ref $refname" "$ratio" "$tshow" "$verdict"
+	printf '%-34s %-13s %-20s %-7s %-9s %s\n' "$label" "$obj" "$ref $refname" "$(printf '%.2fx' "$ratio")" "$tshow" "$verdict"
 }
 fmt0() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
 fmt3() { awk -v x="$1" 'BEGIN { printf "%.3f", x }'; }
@@ -353,7 +348,6 @@ fmt3() { awk -v x="$1" 'BEGIN { printf "%.3f", x }'; }
 lat() { # lat NAME: "p50/p90/p99" ms of $T/NAME.json
 	echo "$(fmt3 "$(jnum "$T/$1.json" p50_ms)")/$(fmt3 "$(jnum "$T/$1.json" p90_ms)")/$(fmt3 "$(jnum "$T/$1.json" p99_ms)")"
 }
-word() { tr ' ' '\n' <<<"${VALS[$1]}" | sed -n "${2}p"; } # word METRIC ROUND
 
 echo
 echo "$MEASURED: $(nproc) cores, $(go env GOVERSION), $("$NGINX" -v 2>&1 | sed 's/.*version: //'), $("$WRK" -v 2>&1 | awk 'NR == 1 {print $1, $2}')"
@@ -362,37 +356,38 @@ if [[ $ONLY != hit,miss,put ]]; then
 	echo "only: $ONLY (BENCH_ONLY)"
 fi
 if ((ROUNDS > 1)); then
-	echo "best of $ROUNDS rounds for each side"
+	echo "$ROUNDS rounds: each figure is the median of its rounds, each ratio the median of the rounds' ratios"
 fi
 echo
 printf '%-34s %-13s %-20s %-7s %-9s %s\n' benchmark objstore reference ratio target result
 if want hit; then
-	row "GET 4KiB hit (req/s)" "$(fmt0 "$(best hit-4k max)")" "$(fmt0 "$(best nginx-4k max)")" nginx ">=" "$HIT_MIN"
-	row "GET 1MiB hit (req/s)" "$(fmt0 "$(best hit-1m max)")" "$(fmt0 "$(best nginx-1m max)")" nginx ">=" "$HIT_MIN"
-	row "S3 GET 4KiB hit, SigV4 (req/s)" "$(fmt0 "$(best s3-4k max)")" "$(fmt0 "$(best hit-4k max)")" /api/v1 ">=" "$S3_MIN"
-	row "S3 GET 1MiB hit, SigV4 (req/s)" "$(fmt0 "$(best s3-1m max)")" "$(fmt0 "$(best hit-1m max)")" /api/v1 ">=" "$S3_MIN"
+	row "GET 4KiB hit (req/s)" "$(fmt0 "$(med hit-4k)")" "$(fmt0 "$(med nginx-4k)")" nginx "$(paired hit-4k nginx-4k)" ">=" "$HIT_MIN"
+	row "GET 1MiB hit (req/s)" "$(fmt0 "$(med hit-1m)")" "$(fmt0 "$(med nginx-1m)")" nginx "$(paired hit-1m nginx-1m)" ">=" "$HIT_MIN"
+	row "S3 GET 4KiB hit, SigV4 (req/s)" "$(fmt0 "$(med s3-4k)")" "$(fmt0 "$(med hit-4k)")" /api/v1 "$(paired s3-4k hit-4k)" ">=" "$S3_MIN"
+	row "S3 GET 1MiB hit, SigV4 (req/s)" "$(fmt0 "$(med s3-1m)")" "$(fmt0 "$(med hit-1m)")" /api/v1 "$(paired s3-1m hit-1m)" ">=" "$S3_MIN"
 fi
 if want miss; then
-	row "GET 4KiB miss p50 (ms)" "$(fmt3 "$(best miss min)")" "$(fmt3 "$(best direct-get min)")" direct "<=" "$MISS_MAX"
+	row "GET 4KiB miss p50 (ms)" "$(fmt3 "$(med miss)")" "$(fmt3 "$(med direct-get)")" direct "$(paired miss direct-get)" "<=" "$MISS_MAX"
 fi
 if want put; then
-	row "PUT 4KiB write-through (req/s)" "$(fmt0 "$(best put-through max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$THROUGH_MIN"
-	row "PUT 4KiB write-back (req/s)" "$(fmt0 "$(best put-back max)")" "$(fmt0 "$(best direct-put max)")" direct ">=" "$BACK_MIN" absolute
+	row "PUT 4KiB write-through (req/s)" "$(fmt0 "$(med put-through)")" "$(fmt0 "$(med direct-put)")" direct "$(paired put-through direct-put)" ">=" "$THROUGH_MIN"
+	row "PUT 4KiB write-back (req/s)" "$(fmt0 "$(med put-back)")" "$(fmt0 "$(med direct-put)")" direct "$(paired put-back direct-put)" ">=" "$BACK_MIN" absolute
 fi
 echo
 for r in $(seq "$ROUNDS"); do
 	echo "round $r (objstore | reference):"
 	if want hit; then
-		printf '  GET 4KiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-4k "$r")")" "$(fmt0 "$(word nginx-4k "$r")")"
-		printf '  GET 1MiB hit req/s         %s | %s nginx\n' "$(fmt0 "$(word hit-1m "$r")")" "$(fmt0 "$(word nginx-1m "$r")")"
-		printf '  S3 GET hit req/s           4KiB %s, 1MiB %s\n' "$(fmt0 "$(word s3-4k "$r")")" "$(fmt0 "$(word s3-1m "$r")")"
+		printf '  GET 4KiB hit req/s         %s | %s nginx (%s)\n' "$(fmt0 "$(word hit-4k "$r")")" "$(fmt0 "$(word nginx-4k "$r")")" "$(rr hit-4k nginx-4k "$r")"
+		printf '  GET 1MiB hit req/s         %s | %s nginx (%s)\n' "$(fmt0 "$(word hit-1m "$r")")" "$(fmt0 "$(word nginx-1m "$r")")" "$(rr hit-1m nginx-1m "$r")"
+		printf '  S3 GET hit req/s           4KiB %s (%s), 1MiB %s (%s)\n' "$(fmt0 "$(word s3-4k "$r")")" "$(rr s3-4k hit-4k "$r")" \
+			"$(fmt0 "$(word s3-1m "$r")")" "$(rr s3-1m hit-1m "$r")"
 	fi
 	if want miss; then
-		printf '  GET 4KiB ms p50/p90/p99    miss %s | direct %s\n' "$(lat "miss-$r")" "$(lat "direct-get-$r")"
+		printf '  GET 4KiB ms p50/p90/p99    miss %s | direct %s (p50 %s)\n' "$(lat "miss-$r")" "$(lat "direct-get-$r")" "$(rr miss direct-get "$r")"
 	fi
 	if want put; then
-		printf '  PUT 4KiB req/s             through %s, back %s | direct %s\n' \
-			"$(fmt0 "$(word put-through "$r")")" "$(fmt0 "$(word put-back "$r")")" "$(fmt0 "$(word direct-put "$r")")"
+		printf '  PUT 4KiB req/s             through %s (%s), back %s | direct %s\n' \
+			"$(fmt0 "$(word put-through "$r")")" "$(rr put-through direct-put "$r")" "$(fmt0 "$(word put-back "$r")")" "$(fmt0 "$(word direct-put "$r")")"
 		printf '  PUT 4KiB ms p50/p90/p99    through %s, back %s | direct %s\n' \
 			"$(lat "put-through-$r")" "$(lat "put-back-$r")" "$(lat "direct-put-$r")"
 		echo "  write-back uploads still queued when its clients stopped: $(cat "$T/backlog-$r.txt")"
