@@ -288,9 +288,12 @@ if want miss; then
 		done
 	done
 	for r in $(seq "$ROUNDS"); do
-		log "round $r/$ROUNDS: GET 4k miss vs direct S3 GET, $SAMPLES each, sequential"
-		load_run "miss-$r" -mode miss -prefix "miss/$r/" -count $((SAMPLES + SKIP)) -skip "$SKIP" -size 4096
-		load_run "direct-get-$r" -mode direct-get -prefix "direct/$r/" -count $((SAMPLES + SKIP)) -skip "$SKIP" -size 4096
+		log "round $r/$ROUNDS: GET 4k miss vs direct S3 GET, $SAMPLES each, sequential, in turns"
+		# In turns, request by request (bench/load -mode miss-direct).
+		load_run "miss-$r" -mode miss-direct -prefix "miss/$r/" -direct-prefix "direct/$r/" \
+			-direct-out "$T/direct-get-$r.json" -count $((SAMPLES + SKIP)) -skip "$SKIP" -size 4096
+		(($(jnum "$T/direct-get-$r.json" errors) == 0)) ||
+			die "direct GETs of round $r failed, the first with: $(jstr "$T/direct-get-$r.json" first_error)"
 		add miss "$(jnum "$T/miss-$r.json" p50_ms)"
 		add direct-get "$(jnum "$T/direct-get-$r.json" p50_ms)"
 	done

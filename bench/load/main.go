@@ -13,6 +13,11 @@
 //	            through from the backend
 //	direct-get  S3 GetObject of each seeded key once: the same read without
 //	            objstore
+//	miss-direct the two above in turns, request by request, so that both
+//	            meet the machine in the same state: miss i of -prefix and
+//	            direct GET i of -direct-prefix, the order turning with i;
+//	            the misses' result goes to -out, the direct GETs' to
+//	            -direct-out
 //	presign     print a presigned S3 GET URL of key -prefix in -bucket at
 //	            {url} (objstore's S3 API), valid for an hour
 //	put         POST {url}/api/v1/put of -size bytes under a new key each
@@ -57,6 +62,8 @@ type options struct {
 	bucket   string
 	region   string
 	prefix   string
+	dprefix  string // miss-direct: the prefix of the direct GETs' keys
+	dout     string // miss-direct: the file of the direct GETs' result
 	size     int
 	count    int
 	skip     int
@@ -69,12 +76,14 @@ type options struct {
 func run(ctx context.Context, args []string) error {
 	var c options
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	fs.StringVar(&c.mode, "mode", "", "`mode`: seed, miss, direct-get, put, direct-put or presign")
+	fs.StringVar(&c.mode, "mode", "", "`mode`: seed, miss, direct-get, miss-direct, put, direct-put or presign")
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:10999", "objstore's base `URL` (miss, put)")
 	fs.StringVar(&c.endpoint, "endpoint", "http://127.0.0.1:9000", "the S3 server's base `URL` (seed, direct-get, direct-put)")
 	fs.StringVar(&c.bucket, "bucket", "bench", "S3 `bucket` (seed, direct-get, direct-put)")
 	fs.StringVar(&c.region, "region", "us-east-1", "S3 `region` to sign for")
 	fs.StringVar(&c.prefix, "prefix", "bench/", "key `prefix`; keys are prefix plus a number")
+	fs.StringVar(&c.dprefix, "direct-prefix", "", "key `prefix` of the direct GETs (miss-direct)")
+	fs.StringVar(&c.dout, "direct-out", "", "`file` for the direct GETs' JSON result (miss-direct)")
 	fs.IntVar(&c.size, "size", 4096, "object size in `bytes`")
 	fs.IntVar(&c.count, "count", 200, "`number` of objects (seed, miss, direct-get)")
 	fs.IntVar(&c.skip, "skip", 0, "`number` of first requests that warm up and are not counted (miss, direct-get)")
@@ -118,6 +127,27 @@ func run(ctx context.Context, args []string) error {
 		res = runCount(ctx, c.conc, c.count, c.skip, func(ctx context.Context, i int) error {
 			return s.get(ctx, key(c.prefix, i), c.size)
 		})
+	case "miss-direct":
+		if c.dprefix == "" || c.dout == "" || c.out == "" {
+			return errors.New("miss-direct wants -direct-prefix, -out and -direct-out")
+		}
+		o := newObjstore(c)
+		s, err := newS3(ctx, c)
+		if err != nil {
+			return err
+		}
+		miss, direct := runPairs(ctx, c.conc, c.count, c.skip,
+			func(ctx context.Context, i int) error { return o.getMiss(ctx, key(c.prefix, i), c.size) },
+			func(ctx context.Context, i int) error { return s.get(ctx, key(c.dprefix, i), c.size) })
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		direct.Mode, direct.Size, direct.Concurrency = "direct-get", c.size, c.conc
+		if err := write(c.dout, direct); err != nil {
+			return err
+		}
+		res = miss
+		c.mode = "miss"
 	case "put":
 		o := newObjstore(c)
 		body := randomBody(c.size)
@@ -143,7 +173,7 @@ func run(ctx context.Context, args []string) error {
 		_, err = fmt.Println(u)
 		return err
 	default:
-		return fmt.Errorf("unknown -mode %q: want seed, miss, direct-get, put, direct-put or presign", c.mode)
+		return fmt.Errorf("unknown -mode %q: want seed, miss, direct-get, miss-direct, put, direct-put or presign", c.mode)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -82,12 +82,26 @@ func (t *tally) result(elapsed time.Duration) result {
 // runCount calls op for i in [0, count), conc calls at a time, timing each
 // but those with i < skip, which only warm up.
 func runCount(ctx context.Context, conc, count, skip int, op func(ctx context.Context, i int) error) result {
+	r, _ := runPairs(ctx, conc, count, skip, op, nil)
+	return r
+}
+
+// runPairs is runCount of a and, when b is not nil, of b in turns: a(i)
+// then b(i) for even i, b(i) then a(i) for odd i, each timed apart.
+func runPairs(ctx context.Context, conc, count, skip int, a, b func(ctx context.Context, i int) error) (ra, rb result) {
 	var (
-		t     tally
-		next  atomic.Int64
-		start atomic.Int64 // when request skip began, in Unix ns
-		wg    sync.WaitGroup
+		ta, tb tally
+		next   atomic.Int64
+		start  atomic.Int64 // when request skip began, in Unix ns
+		wg     sync.WaitGroup
 	)
+	timed := func(t *tally, op func(ctx context.Context, i int) error, i int) {
+		t0 := time.Now()
+		err := op(ctx, i)
+		if i >= skip {
+			t.add(time.Since(t0), err)
+		}
+	}
 	for range conc {
 		wg.Go(func() {
 			for ctx.Err() == nil {
@@ -98,16 +112,22 @@ func runCount(ctx context.Context, conc, count, skip int, op func(ctx context.Co
 				if i == skip {
 					start.Store(time.Now().UnixNano())
 				}
-				t0 := time.Now()
-				err := op(ctx, i)
-				if i >= skip {
-					t.add(time.Since(t0), err)
+				switch {
+				case b == nil:
+					timed(&ta, a, i)
+				case i%2 == 0:
+					timed(&ta, a, i)
+					timed(&tb, b, i)
+				default:
+					timed(&tb, b, i)
+					timed(&ta, a, i)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	return t.result(time.Since(time.Unix(0, start.Load())))
+	elapsed := time.Since(time.Unix(0, start.Load()))
+	return ta.result(elapsed), tb.result(elapsed)
 }
 
 // runTimed runs conc workers that call op(ctx, worker, i) with i = 0, 1, …
