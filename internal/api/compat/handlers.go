@@ -182,7 +182,7 @@ func readOptions(r *http.Request) node.GetOptions {
 	f := strings.ToLower(objhttp.Field(r.Header, "X-Meta-Fetch"))
 	return node.GetOptions{
 		ReadThrough: f == "1" || f == "true",
-		Revalidate:  strings.Contains(strings.ToLower(objhttp.Field(r.Header, "Cache-Control")), "no-cache"),
+		Revalidate:  objhttp.NoCache(r.Header),
 	}
 }
 

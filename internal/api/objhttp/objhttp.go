@@ -315,6 +315,13 @@ func (w *Counter) ReadFrom(r io.Reader) (int64, error) {
 // Unwrap gives http.ResponseController the wrapped writer.
 func (w *Counter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// NoCache reports whether a request's Cache-Control asks for no-cache:
+// a cached copy must be revalidated before it is served.
+func NoCache(h http.Header) bool {
+	cc := Field(h, "Cache-Control")
+	return cc != "" && strings.Contains(strings.ToLower(cc), "no-cache")
+}
+
 // Field returns the first value of the field named key, which must be in
 // canonical form (as net/http stores a request's fields): Header.Get
 // canonicalizes its key on every call, a cost on every hit.

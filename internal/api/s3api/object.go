@@ -25,7 +25,7 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 func (a *API) getObject(w http.ResponseWriter, r *http.Request, rq *request) error {
 	opts := node.GetOptions{
 		ReadThrough: true,
-		Revalidate:  strings.Contains(strings.ToLower(r.Header.Get("Cache-Control")), "no-cache"),
+		Revalidate:  objhttp.NoCache(r.Header),
 	}
 	if r.Method == http.MethodHead && !opts.Revalidate {
 		info, src, err := a.cfg.Node.Stat(r.Context(), rq.bucket, rq.key, opts)
@@ -46,7 +46,7 @@ func (a *API) getObject(w http.ResponseWriter, r *http.Request, rq *request) err
 func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *node.Object) error {
 	h := w.Header()
 	setObjectHeaders(h, obj.Info)
-	h.Set("X-Objstore-Cache", obj.CacheStatus())
+	h["X-Objstore-Cache"] = []string{obj.CacheStatus()}
 	o := objhttp.Object{ETag: obj.ETag, ModTime: obj.ModTime, Size: obj.Size, Content: obj.Content}
 	n, err := objhttp.Serve(w, r, o, func(d objhttp.Decision) {
 		if d.Status == http.StatusOK && checksumMode(r.Header) {
@@ -113,7 +113,7 @@ func setObjectHeaders(h http.Header, info core.Info) {
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	h.Set("Content-Type", ct)
+	h["Content-Type"] = []string{ct}
 	for k, v := range info.Header {
 		if !strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") {
 			h.Set(k, v)
