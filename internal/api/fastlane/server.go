@@ -256,10 +256,11 @@ type conn struct {
 	// unreadBody: the connection ends with a request body unread.
 	unreadBody bool
 
-	header http.Header // the response's fields, reused
-	out    []byte      // the response being written
-	outp   *[]byte     // out's buffer, from outBufs
-	pend   []byte      // body held until its length is known (see response)
+	tmpl   http.Request // the request parse builds, before its context
+	header http.Header  // the response's fields, reused
+	out    []byte       // the response being written
+	outp   *[]byte      // out's buffer, from outBufs
+	pend   []byte       // body held until its length is known (see response)
 }
 
 func (c *conn) serve() {
@@ -423,7 +424,11 @@ func (c *conn) parse(head string) *http.Request {
 	if !ok {
 		return nil
 	}
-	req := &http.Request{
+	// The request is built in the connection's template, which
+	// serveRequest copies with its context (http.Request.WithContext):
+	// one allocation of a request, not two.
+	req := &c.tmpl
+	*req = http.Request{
 		Method:        method,
 		URL:           u,
 		Proto:         proto,

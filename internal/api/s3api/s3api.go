@@ -136,13 +136,21 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["X-Amz-Request-Id"] = []string{requestID()}
 	// The address and query, which routing needs, are parsed once, here,
 	// and handed to the operation's handler in the context.
-	rq := &request{body: r.Body, length: r.ContentLength}
+	// The request's state comes from a pool and goes back when its
+	// handler has returned (nothing keeps it after that): 600 bytes less
+	// to allocate and collect per request.
+	rq := requests.Get().(*request)
+	*rq = request{body: r.Body, length: r.ContentLength}
 	rq.query = parseQuery(r.URL, rq.pairs[:0])
 	rq.bucket, rq.key = a.address(r)
 	op := operation(r.Method, rq.bucket != "", rq.key != "", rq.query, r.Header)
 	rq.w = reqWriter{ResponseWriter: w, rq: rq}
 	a.ops[op].ServeHTTP(&rq.w, r)
+	*rq = request{}
+	requests.Put(rq)
 }
+
+var requests = sync.Pool{New: func() any { return new(request) }}
 
 // reqWriter carries a request's *request through Config.Wrap's wrappers
 // to its operation's handler, which finds it by unwrapping its writer.
