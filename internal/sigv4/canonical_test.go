@@ -1,6 +1,7 @@
 package sigv4
 
 import (
+	"encoding/hex"
 	"net/url"
 	"testing"
 )
@@ -100,4 +101,17 @@ func FuzzQueryComponent(f *testing.F) {
 			t.Fatalf("queryComponent(%q) = %q, want %q", s, got, want)
 		}
 	})
+}
+
+func TestAppendHexAsHex(t *testing.T) {
+	src := make([]byte, 256)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	for _, prefix := range []string{"", "abc"} {
+		got := appendHex([]byte(prefix), src)
+		if want := prefix + hex.EncodeToString(src); string(got) != want {
+			t.Fatalf("appendHex = %q, want %q", got, want)
+		}
+	}
 }
