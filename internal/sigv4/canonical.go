@@ -61,9 +61,14 @@ func appendURIEncode(dst []byte, s string, keepSlash bool) []byte {
 // unchanged. Clients that sign send their query so, which spares decoding
 // and encoding it.
 func uriEncoded(s string) bool {
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
+		if t := s[i:]; len(t) >= 4 && unreserved(t[0]) && unreserved(t[1]) && unreserved(t[2]) && unreserved(t[3]) {
+			i += 4 // runs of plain bytes, four at a time
+			continue
+		}
 		c := s[i]
 		if unreserved(c) {
+			i++
 			continue
 		}
 		if c != '%' || i+2 >= len(s) {
@@ -74,7 +79,7 @@ func uriEncoded(s string) bool {
 		if !ok1 || !ok2 || unreserved(hi<<4|lo) {
 			return false
 		}
-		i += 2
+		i += 3
 	}
 	return true
 }
@@ -159,12 +164,16 @@ func appendQuery(dst []byte, rawQuery, skip string) ([]byte, error) {
 		}
 		params = append(params, param{k, v})
 	}
-	slices.SortFunc(params, func(a, b param) int {
+	cmp := func(a, b param) int {
 		if c := strings.Compare(a.k, b.k); c != 0 {
 			return c
 		}
 		return strings.Compare(a.v, b.v)
-	})
+	}
+	// The SDKs send a presigned URL's parameters already in order.
+	if !slices.IsSortedFunc(params, cmp) {
+		slices.SortFunc(params, cmp)
+	}
 	for i, p := range params {
 		if i > 0 {
 			dst = append(dst, '&')
@@ -361,16 +370,17 @@ func (s *scope) trailerStringToSign(prev, trailerHash string) string {
 // signatureEqual compares a hex signature with one from the client, of
 // any case or length, in constant time.
 func signatureEqual(want []byte, got string) bool {
-	var lower [2 * sha256.Size]byte
-	if len(want) != len(lower) || len(got) != len(lower) {
+	if len(want) != 2*sha256.Size || len(got) != len(want) {
 		return false // the length of a signature is no secret
 	}
-	for i := 0; i < len(got); i++ {
+	// In constant time, as hmac.Equal, with got's upper case folded.
+	var diff byte
+	for i := range len(want) {
 		c := got[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		lower[i] = c
+		diff |= c ^ want[i]
 	}
-	return hmac.Equal(want, lower[:])
+	return diff == 0
 }

@@ -2,6 +2,7 @@ package sigv4
 
 import (
 	"encoding/hex"
+	"math/rand/v2"
 	"net/url"
 	"testing"
 )
@@ -112,6 +113,25 @@ func TestAppendHexAsHex(t *testing.T) {
 		got := appendHex([]byte(prefix), src)
 		if want := prefix + hex.EncodeToString(src); string(got) != want {
 			t.Fatalf("appendHex = %q, want %q", got, want)
+		}
+	}
+}
+
+// TestURIEncodedAsDefined checks uriEncoded against its definition: s
+// decodes, and encoding the result gives s back.
+func TestURIEncodedAsDefined(t *testing.T) {
+	const alphabet = "aZ09-_.~%2F41fz +/=&"
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		b := make([]byte, r.IntN(12))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		s := string(b)
+		d, err := url.PathUnescape(s)
+		want := err == nil && string(appendURIEncode(nil, d, false)) == s
+		if got := uriEncoded(s); got != want {
+			t.Fatalf("uriEncoded(%q) = %v, want %v", s, got, want)
 		}
 	}
 }
