@@ -311,7 +311,7 @@ func (k *signingKey) appendSign(dst, stringToSign []byte) []byte {
 	m := k.macs.Get().(*mac)
 	m.h.Reset()
 	m.h.Write(stringToSign)
-	dst = appendHex(dst, m.h.Sum(m.sum[:0]))
+	dst = hex.AppendEncode(dst, m.h.Sum(m.sum[:0]))
 	k.macs.Put(m)
 	return dst
 }
@@ -326,28 +326,8 @@ func (s *scope) appendStringToSign(dst []byte, canonicalHash [sha256.Size]byte) 
 	dst = append(dst, '/')
 	dst = append(dst, s.region...)
 	dst = append(dst, "/"+service+"/"+terminator+"\n"...)
-	return appendHex(dst, canonicalHash[:])
+	return hex.AppendEncode(dst, canonicalHash[:])
 }
-
-// appendHex appends src in lower-case hex, as hex.AppendEncode does, two
-// digits at a time from a table: twice per signature checked.
-func appendHex(dst, src []byte) []byte {
-	n := len(dst)
-	dst = slices.Grow(dst, 2*len(src))[:n+2*len(src)]
-	for i, b := range src {
-		p := hexPairs[b]
-		dst[n+2*i], dst[n+2*i+1] = p[0], p[1]
-	}
-	return dst
-}
-
-var hexPairs = func() (t [256][2]byte) {
-	const digits = "0123456789abcdef"
-	for b := range 256 {
-		t[b] = [2]byte{digits[b>>4], digits[b&15]}
-	}
-	return t
-}()
 
 // sign returns the hex signature of a string to sign.
 func (s *scope) sign(stringToSign string) string {

@@ -1,7 +1,6 @@
 package sigv4
 
 import (
-	"encoding/hex"
 	"math/rand/v2"
 	"net/url"
 	"testing"
@@ -102,19 +101,6 @@ func FuzzQueryComponent(f *testing.F) {
 			t.Fatalf("queryComponent(%q) = %q, want %q", s, got, want)
 		}
 	})
-}
-
-func TestAppendHexAsHex(t *testing.T) {
-	src := make([]byte, 256)
-	for i := range src {
-		src[i] = byte(i)
-	}
-	for _, prefix := range []string{"", "abc"} {
-		got := appendHex([]byte(prefix), src)
-		if want := prefix + hex.EncodeToString(src); string(got) != want {
-			t.Fatalf("appendHex = %q, want %q", got, want)
-		}
-	}
 }
 
 // TestURIEncodedAsDefined checks uriEncoded against its definition: s
