@@ -1,8 +1,11 @@
 package sigv4
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math/rand/v2"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -63,6 +66,12 @@ func TestCanonicalQuery(t *testing.T) {
 	if _, err := appendQuery(nil, "a=%zz", ""); err == nil {
 		t.Error("bad escape accepted")
 	}
+	// A presigned URL as the SDKs make it is its own canonical query.
+	const presigned = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ak%2F20261204%2Fus-east-1%2Fs3%2Faws4_request" +
+		"&X-Amz-Date=20261204T010705Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&x-id=GetObject&X-Amz-Signature=9f85"
+	if got, ok := appendCanonicalRaw(nil, presigned, "X-Amz-Signature"); !ok || string(got) != strings.TrimSuffix(presigned, "&X-Amz-Signature=9f85") {
+		t.Errorf("appendCanonicalRaw(presigned) = %q, %v", got, ok)
+	}
 }
 
 func TestHeaderValue(t *testing.T) {
@@ -119,5 +128,66 @@ func TestURIEncodedAsDefined(t *testing.T) {
 		if got := uriEncoded(s); got != want {
 			t.Fatalf("uriEncoded(%q) = %v, want %v", s, got, want)
 		}
+	}
+}
+
+// FuzzCanonicalRaw checks that a query taken as its own canonical form is
+// what decoding, encoding and sorting its pairs gives.
+func FuzzCanonicalRaw(f *testing.F) {
+	for _, s := range []string{
+		"", "a=1", "a=1&b=2", "b=2&a=1", "a=1&a=1", "a=2&a=1", "a=&b=", "uploads", "=1", "a=1&", "&a=1", "a=1&&b=2",
+		"a=b=c", "a=%2F", "a=%2f", "a=%7E", "a%2Fb=1&a-b=2", "a-b=1&a%2Fb=2", "X-Amz-Signature=x&A=1", "B=1&X-Amz-Signature=x&A=1",
+		"X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=bench%2F20261204%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261204T010705Z" +
+			"&X-Amz-Expires=3600&X-Amz-SignedHeaders=host&x-id=GetObject&X-Amz-Signature=9f8550146a5916737457b415b1b4e27c87edb82c1930533658333614a240dde1",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, ok := appendCanonicalRaw([]byte("x"), raw, "X-Amz-Signature")
+		if !ok {
+			if string(got) != "x" {
+				t.Fatalf("appendCanonicalRaw(%q) refused it but appended %q", raw, got[1:])
+			}
+			return
+		}
+		want, err := appendQuerySorted([]byte("x"), raw, "X-Amz-Signature")
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("appendCanonicalRaw(%q) = %q; decoded, encoded and sorted: %q, %v", raw, got, want, err)
+		}
+	})
+}
+
+// TestHexSumAndSignatureEqual checks appendHexSum against hex.Encode, and
+// signatureEqual against its definition: the same signature, each letter
+// in either case.
+func TestHexSumAndSignatureEqual(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		var sum [sha256.Size]byte
+		for i := range sum {
+			sum[i] = byte(r.Uint32())
+		}
+		want := hex.EncodeToString(sum[:])
+		got := appendHexSum([]byte("x"), &sum)
+		if string(got[1:]) != want {
+			t.Fatalf("appendHexSum(%x) = %q", sum, got[1:])
+		}
+		if !signatureEqual(got[1:], want) || !signatureEqual(got[1:], strings.ToUpper(want)) {
+			t.Fatalf("signatureEqual refused %q in some case", want)
+		}
+		// One byte changed to anything else, and the signature is refused.
+		b := []byte(want)
+		i := r.IntN(len(b))
+		c := byte(r.Uint32())
+		if c == b[i] || 'a' <= b[i] && b[i] <= 'f' && c == b[i]-('a'-'A') {
+			continue
+		}
+		b[i] = c
+		if signatureEqual(got[1:], string(b)) {
+			t.Fatalf("signatureEqual(%q, %q) = true", want, b)
+		}
+	}
+	if signatureEqual([]byte(emptySHA256), emptySHA256[:63]) {
+		t.Error("signatureEqual accepted a short signature")
 	}
 }

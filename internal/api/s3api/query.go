@@ -40,12 +40,19 @@ func parseQuery(u *url.URL, buf []pair) query {
 		q.pairs = make([]pair, 0, n)
 	}
 	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
+		kv := raw
+		if i := strings.IndexByte(raw, '&'); i >= 0 {
+			kv, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = ""
+		}
 		if kv == "" || semi && strings.IndexByte(kv, ';') >= 0 {
 			continue // as url.ParseQuery, which refuses ';' as a separator
 		}
-		k, v, _ := strings.Cut(kv, "=")
+		k, v := kv, ""
+		if i := strings.IndexByte(kv, '='); i >= 0 {
+			k, v = kv[:i], kv[i+1:]
+		}
 		k, ok := unescapeQuery(k, plus)
 		if !ok {
 			continue
@@ -91,26 +98,40 @@ func (q query) empty() bool { return len(q.pairs) == 0 && len(q.large) == 0 }
 // ('+' is a space, %XX a byte); ok is false when it does not decode. plus
 // is false when s is known to hold no '+'.
 func unescapeQuery(s string, plus bool) (string, bool) {
-	if strings.IndexByte(s, '%') < 0 && (!plus || strings.IndexByte(s, '+') < 0) {
+	i := nextEscape(s, plus)
+	if i < 0 {
 		return s, true
 	}
 	var b strings.Builder
 	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '%':
+	for i >= 0 {
+		b.WriteString(s[:i])
+		if s[i] == '+' {
+			b.WriteByte(' ')
+			s = s[i+1:]
+		} else {
 			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 				return "", false
 			}
 			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-		case '+':
-			b.WriteByte(' ')
-		default:
-			b.WriteByte(c)
+			s = s[i+3:]
+		}
+		i = nextEscape(s, plus)
+	}
+	b.WriteString(s)
+	return b.String(), true
+}
+
+// nextEscape returns the index of the first '%' in s, or of '+' when plus
+// and it comes first; -1 if none.
+func nextEscape(s string, plus bool) int {
+	i := strings.IndexByte(s, '%')
+	if plus {
+		if j := strings.IndexByte(s, '+'); j >= 0 && (i < 0 || j < i) {
+			return j
 		}
 	}
-	return b.String(), true
+	return i
 }
 
 func isHex(c byte) bool {
