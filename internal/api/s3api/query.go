@@ -39,26 +39,39 @@ func parseQuery(u *url.URL, buf []pair) query {
 	if cap(buf) < n {
 		q.pairs = make([]pair, 0, n)
 	}
-	for raw != "" {
-		kv := raw
-		if i := strings.IndexByte(raw, '&'); i >= 0 {
-			kv, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = ""
+	// esc is the index in raw of the next byte to decode ('%', or '+'
+	// when plus), -1 if none is left: a pair before it is taken as it is.
+	esc := nextEscape(raw, plus)
+	for i := 0; i < len(raw); {
+		start, end := i, len(raw)
+		if j := strings.IndexByte(raw[i:], '&'); j >= 0 {
+			end = i + j
 		}
+		i = end + 1
+		kv := raw[start:end]
 		if kv == "" || semi && strings.IndexByte(kv, ';') >= 0 {
 			continue // as url.ParseQuery, which refuses ';' as a separator
 		}
 		k, v := kv, ""
-		if i := strings.IndexByte(kv, '='); i >= 0 {
-			k, v = kv[:i], kv[i+1:]
+		if j := strings.IndexByte(kv, '='); j >= 0 {
+			k, v = kv[:j], kv[j+1:]
 		}
-		k, ok := unescapeQuery(k, plus)
-		if !ok {
-			continue
+		if esc >= 0 && esc < start { // in a pair left out
+			if esc = nextEscape(raw[start:], plus); esc >= 0 {
+				esc += start
+			}
 		}
-		if v, ok = unescapeQuery(v, plus); !ok {
-			continue
+		if esc >= 0 && esc < end {
+			var ok bool
+			if k, ok = unescapeQuery(k, plus); !ok {
+				continue
+			}
+			if v, ok = unescapeQuery(v, plus); !ok {
+				continue
+			}
+			if esc = nextEscape(raw[end:], plus); esc >= 0 {
+				esc += end
+			}
 		}
 		q.pairs = append(q.pairs, pair{k, v})
 	}
