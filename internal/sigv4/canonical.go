@@ -65,6 +65,34 @@ func appendURIEncode(dst []byte, s string, keepSlash bool) []byte {
 // and encoding it.
 func uriEncoded(s string) bool { return endEncoded(s, 0) == len(s) }
 
+// endEncoded returns the end of the run of s from i on that is as
+// uriEncoded requires: the index of the first byte that is neither
+// unreserved nor part of a %XX escape uriEncoded accepts, or len(s).
+func endEncoded(s string, i int) int {
+	for {
+		for ; i+8 <= len(s); i += 8 {
+			// Branch-free on the bytes: most runs are long.
+			t := s[i : i+8]
+			if notUnreserved[t[0]]|notUnreserved[t[1]]|notUnreserved[t[2]]|notUnreserved[t[3]]|
+				notUnreserved[t[4]]|notUnreserved[t[5]]|notUnreserved[t[6]]|notUnreserved[t[7]] != 0 {
+				break
+			}
+		}
+		for i < len(s) && notUnreserved[s[i]] == 0 {
+			i++
+		}
+		if i+2 >= len(s) || s[i] != '%' {
+			return i
+		}
+		hi, ok1 := upperHex(s[i+1])
+		lo, ok2 := upperHex(s[i+2])
+		if !ok1 || !ok2 || unreserved(hi<<4|lo) {
+			return i
+		}
+		i += 3
+	}
+}
+
 // upperHex returns the value of an upper-case hex digit.
 func upperHex(c byte) (byte, bool) {
 	switch {
@@ -116,6 +144,51 @@ func queryComponent(s string) (string, error) {
 	return string(appendURIEncode(nil, d, false)), nil
 }
 
+// appendQueryAsSent appends rawQuery as sent, without its pairs named
+// skip, when it may be its own canonical query, as the SDKs send it: pairs
+// "name=value" in order, none empty, no '+'. Whether every byte is encoded
+// as appendURIEncode encodes it is not checked, which is most of the work
+// of appendQuery on a presigned URL: a signature over a query that is not
+// canonical does not match, and the verifier tries again with appendQuery.
+// This is safe: a signature that matches was computed over these exact
+// bytes, and a string that SigV4 signers produce as a canonical query
+// decodes to the parameters the server reads (FuzzQueryAsSent checks it).
+// ok is false, and nothing appended, when rawQuery cannot be canonical.
+func appendQueryAsSent(dst []byte, raw, skip string) (_ []byte, ok bool) {
+	if strings.IndexByte(raw, '+') >= 0 {
+		return dst, false
+	}
+	n := len(dst)
+	var prevK, prevV string
+	for raw != "" {
+		pair := raw
+		if i := strings.IndexByte(raw, '&'); i >= 0 {
+			if pair, raw = raw[:i], raw[i+1:]; raw == "" {
+				return dst[:n], false // a trailing '&'
+			}
+		} else {
+			raw = ""
+		}
+		eq := strings.IndexByte(pair, '=')
+		if eq <= 0 {
+			return dst[:n], false // empty, no name or no '='
+		}
+		k, v := pair[:eq], pair[eq+1:]
+		if k == skip {
+			continue
+		}
+		if len(dst) > n {
+			if c := strings.Compare(k, prevK); c < 0 || c == 0 && v < prevV {
+				return dst[:n], false
+			}
+			dst = append(dst, '&')
+		}
+		dst = append(dst, pair...)
+		prevK, prevV = k, v
+	}
+	return dst, true
+}
+
 // appendQuery appends the canonical query string of rawQuery: every name
 // and value decoded, then encoded with appendURIEncode, sorted by name and
 // then value after encoding, joined with '&'; a name without '=' gets an
@@ -123,85 +196,6 @@ func queryComponent(s string) (string, error) {
 // signature of a presigned URL), which must be made of unreserved
 // characters, are left out.
 func appendQuery(dst []byte, rawQuery, skip string) ([]byte, error) {
-	if d, ok := appendCanonicalRaw(dst, rawQuery, skip); ok {
-		return d, nil
-	}
-	return appendQuerySorted(dst, rawQuery, skip)
-}
-
-// appendCanonicalRaw appends rawQuery without the parameter skip when it
-// is its own canonical query, as the SDKs send a presigned URL: every pair
-// "name=value", both uriEncoded, none empty, in order. In one pass over
-// the bytes, it spares splitting, checking and copying the pairs one by
-// one. ok is false, and nothing appended, when rawQuery is not so.
-func appendCanonicalRaw(dst []byte, raw, skip string) (_ []byte, ok bool) {
-	n := len(dst)
-	var prevK, prevV string
-	for i := 0; i < len(raw); {
-		eq := endEncoded(raw, i)
-		if eq == i || eq == len(raw) || raw[eq] != '=' {
-			return dst[:n], false // no name, or no '='
-		}
-		k := raw[i:eq]
-		if k == skip { // left out, whatever its value
-			end := strings.IndexByte(raw[eq:], '&')
-			if end < 0 {
-				break
-			}
-			if i = eq + end + 1; i == len(raw) {
-				return dst[:n], false // a trailing '&'
-			}
-			continue
-		}
-		end := endEncoded(raw, eq+1)
-		if end < len(raw) && (raw[end] != '&' || end == len(raw)-1) {
-			return dst[:n], false // not encoded, or a trailing '&'
-		}
-		v := raw[eq+1 : end]
-		if len(dst) > n {
-			if c := strings.Compare(k, prevK); c < 0 || c == 0 && v < prevV {
-				return dst[:n], false
-			}
-			dst = append(dst, '&')
-		}
-		dst = append(dst, raw[i:end]...)
-		prevK, prevV = k, v
-		i = end + 1
-	}
-	return dst, true
-}
-
-// endEncoded returns the end of the run of s from i on that is as
-// uriEncoded requires: the index of the first byte that is neither
-// unreserved nor part of a %XX escape uriEncoded accepts, or len(s).
-func endEncoded(s string, i int) int {
-	for {
-		for ; i+8 <= len(s); i += 8 {
-			// Branch-free on the bytes: most runs are long.
-			t := s[i : i+8]
-			if notUnreserved[t[0]]|notUnreserved[t[1]]|notUnreserved[t[2]]|notUnreserved[t[3]]|
-				notUnreserved[t[4]]|notUnreserved[t[5]]|notUnreserved[t[6]]|notUnreserved[t[7]] != 0 {
-				break
-			}
-		}
-		for i < len(s) && notUnreserved[s[i]] == 0 {
-			i++
-		}
-		if i+2 >= len(s) || s[i] != '%' {
-			return i
-		}
-		hi, ok1 := upperHex(s[i+1])
-		lo, ok2 := upperHex(s[i+2])
-		if !ok1 || !ok2 || unreserved(hi<<4|lo) {
-			return i
-		}
-		i += 3
-	}
-}
-
-// appendQuerySorted is appendQuery for any query: each pair decoded and
-// encoded again, then sorted.
-func appendQuerySorted(dst []byte, rawQuery, skip string) ([]byte, error) {
 	type param struct{ k, v string }
 	var stack [16]param // a presigned URL has 7 or 8
 	params := stack[:0]
@@ -297,15 +291,27 @@ func appendHeaderValue(dst []byte, v string) []byte {
 // itself, and payloadHash. Its error is an *Error for a path or query that
 // is not validly percent-encoded.
 func appendCanonicalRequest(dst []byte, r *http.Request, signed, payloadHash, skip string) ([]byte, error) {
+	dst, _, err := appendRequestToSign(dst, r, signed, payloadHash, skip, false)
+	return dst, err
+}
+
+// appendRequestToSign is appendCanonicalRequest with the query taken as
+// sent when asSent and appendQueryAsSent takes it; tookAsSent reports
+// whether it did.
+func appendRequestToSign(dst []byte, r *http.Request, signed, payloadHash, skip string, asSent bool) (_ []byte, tookAsSent bool, err error) {
 	dst = append(dst, r.Method...)
 	dst = append(dst, '\n')
-	dst, err := appendURI(dst, r.URL)
-	if err != nil {
-		return dst, ErrInvalidArgument.with("The request path is not validly percent-encoded.")
+	if dst, err = appendURI(dst, r.URL); err != nil {
+		return dst, false, ErrInvalidArgument.with("The request path is not validly percent-encoded.")
 	}
 	dst = append(dst, '\n')
-	if dst, err = appendQuery(dst, r.URL.RawQuery, skip); err != nil {
-		return dst, ErrInvalidArgument.with("The query string is not validly percent-encoded.")
+	if asSent {
+		dst, tookAsSent = appendQueryAsSent(dst, r.URL.RawQuery, skip)
+	}
+	if !tookAsSent {
+		if dst, err = appendQuery(dst, r.URL.RawQuery, skip); err != nil {
+			return dst, false, ErrInvalidArgument.with("The query string is not validly percent-encoded.")
+		}
 	}
 	dst = append(dst, '\n')
 	for name := range strings.SplitSeq(signed, ";") {
@@ -317,7 +323,7 @@ func appendCanonicalRequest(dst []byte, r *http.Request, signed, payloadHash, sk
 	dst = append(dst, '\n')
 	dst = append(dst, signed...)
 	dst = append(dst, '\n')
-	return append(dst, payloadHash...), nil
+	return append(dst, payloadHash...), tookAsSent, nil
 }
 
 // scope is the credential scope of a request: its date, region and the
@@ -375,6 +381,16 @@ func (k *signingKey) appendSign(dst, stringToSign []byte) []byte {
 	dst = appendHexSum(dst, &m.sum)
 	k.macs.Put(m)
 	return dst
+}
+
+// appendSigned appends the string to sign and the signature of the
+// canonical request in buf[start:], and returns the three.
+func (s *scope) appendSigned(buf []byte, start int) (_, creq, sts, sig []byte) {
+	n := len(buf)
+	buf = s.appendStringToSign(buf, sha256.Sum256(buf[start:]))
+	m := len(buf)
+	buf = s.key.appendSign(buf, buf[n:m])
+	return buf, buf[start:n], buf[n:m], buf[m:]
 }
 
 // appendStringToSign appends the string to sign of a canonical request

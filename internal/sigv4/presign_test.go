@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,19 @@ func TestVerifyPresigned(t *testing.T) {
 			edit: func(u *url.URL, _ http.Header) { setQuery(u, "X-Amz-Date", "2026-03-14") }, want: ErrAuthorizationQueryParametersError},
 		{name: "credential malformed", method: "GET", target: "/bucket/k", expires: "900",
 			edit: func(u *url.URL, _ http.Header) { setQuery(u, "X-Amz-Credential", "AK/x") }, want: ErrAuthorizationQueryParametersError},
+		// The query sent otherwise than in its canonical form, as a
+		// client may: the signature, over the canonical form, holds.
+		{name: "query in another order", method: "GET", target: "/bucket/k?x-id=GetObject", expires: "900",
+			edit: func(u *url.URL, _ http.Header) { u.RawQuery = reversePairs(u.RawQuery) }},
+		{name: "escapes in lower case", method: "GET", target: "/bucket/k", expires: "900",
+			edit: func(u *url.URL, _ http.Header) { u.RawQuery = strings.ReplaceAll(u.RawQuery, "%2F", "%2f") }},
+		{name: "unreserved byte escaped", method: "GET", target: "/bucket/k", expires: "900",
+			edit: func(u *url.URL, _ http.Header) { u.RawQuery = strings.Replace(u.RawQuery, "=AWS4", "=%41WS4", 1) }},
+		{name: "in another order and changed", method: "GET", target: "/bucket/k", expires: "900",
+			edit: func(u *url.URL, _ http.Header) {
+				setQuery(u, "X-Amz-Expires", "1800")
+				u.RawQuery = reversePairs(u.RawQuery)
+			}, want: ErrSignatureDoesNotMatch},
 		{name: "streaming payload", method: "PUT", target: "/bucket/k", expires: "900",
 			edit: func(u *url.URL, _ http.Header) { setQuery(u, "X-Amz-Content-Sha256", StreamingPayload) }, want: ErrInvalidRequest},
 	}
@@ -112,6 +126,13 @@ func TestVerifyPresigned(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reversePairs returns a raw query with its pairs in the reverse order.
+func reversePairs(raw string) string {
+	pairs := strings.Split(raw, "&")
+	slices.Reverse(pairs)
+	return strings.Join(pairs, "&")
 }
 
 func setQuery(u *url.URL, k, v string) {

@@ -1,7 +1,6 @@
 package sigv4
 
 import (
-	"crypto/sha256"
 	"net/http"
 	"net/url"
 	"slices"
@@ -419,20 +418,28 @@ func (v *Verifier) checkSignature(r *http.Request, sr *signedRequest, skip strin
 		}
 	}()
 	// The canonical request, the string to sign and the signature, one
-	// after the other in one buffer.
-	buf, err := appendCanonicalRequest((*bp)[:0], r, sr.signed, sr.payload, skip)
+	// after the other in one buffer; the query first as sent.
+	buf, asSent, err := appendRequestToSign((*bp)[:0], r, sr.signed, sr.payload, skip, true)
 	*bp = buf
 	if err != nil {
 		return err
 	}
 	sr.sc.key = v.keys.get(secret, sr.sc.date, sr.sc.region)
-	n := len(buf)
-	buf = sr.sc.appendStringToSign(buf, sha256.Sum256(buf))
-	m := len(buf)
-	buf = sr.sc.key.appendSign(buf, buf[n:m])
+	buf, creq, sts, sig := sr.sc.appendSigned(buf, 0)
+	ok = signatureEqual(sig, sr.signature)
+	if !ok && asSent {
+		// The client signed the query's canonical form, which is not
+		// the query as sent.
+		start := len(buf)
+		if buf, err = appendCanonicalRequest(buf, r, sr.signed, sr.payload, skip); err != nil {
+			*bp = buf
+			return err
+		}
+		buf, creq, sts, sig = sr.sc.appendSigned(buf, start)
+		ok = signatureEqual(sig, sr.signature)
+	}
 	*bp = buf
-	creq, sts, sig := buf[:n], buf[n:m], buf[m:]
-	if !signatureEqual(sig, sr.signature) {
+	if !ok {
 		return ErrSignatureDoesNotMatch.with("").
 			detail("AWSAccessKeyId", sr.accessKey).
 			detail("StringToSign", string(sts)).
