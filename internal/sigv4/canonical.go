@@ -116,6 +116,9 @@ func appendURI(dst []byte, u *url.URL) ([]byte, error) {
 		if u.Path == "" {
 			return append(dst, '/'), nil
 		}
+		if plainPath(u.Path) {
+			return append(dst, u.Path...), nil
+		}
 		return appendURIEncode(dst, u.Path, true), nil
 	}
 	for i, s := range strings.Split(u.RawPath, "/") {
@@ -129,6 +132,17 @@ func appendURI(dst []byte, u *url.URL) ([]byte, error) {
 		dst = appendURIEncode(dst, d, false)
 	}
 	return dst, nil
+}
+
+// plainPath reports whether a path is made of unreserved bytes and '/'
+// only, which appendURIEncode leaves as they are.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if notUnreserved[p[i]] != 0 && p[i] != '/' {
+			return false
+		}
+	}
+	return true
 }
 
 // queryComponent returns a query name or value as the canonical query has
@@ -270,6 +284,9 @@ func appendHeaderValues(dst []byte, r *http.Request, name string) []byte {
 // one, as the SigV4 rules and the AWS SDKs do.
 func appendHeaderValue(dst []byte, v string) []byte {
 	v = strings.TrimSpace(v)
+	if !strings.Contains(v, "  ") {
+		return append(dst, v...) // no run to collapse, as most values
+	}
 	space := false
 	for i := 0; i < len(v); i++ {
 		if v[i] == ' ' {
@@ -353,6 +370,7 @@ func hexSHA256(data []byte) string {
 // signing with one from the pool allocates nothing and hashes two blocks
 // fewer than a new one.
 type signingKey struct {
+	id   keyID // what it was derived from
 	key  []byte
 	macs sync.Pool // *mac, HMAC-SHA256 with key
 }
@@ -363,7 +381,7 @@ func newSigningKey(secret, date, region string) *signingKey {
 	k = hmacSHA256(k, region)
 	k = hmacSHA256(k, service)
 	k = hmacSHA256(k, terminator)
-	return &signingKey{key: k, macs: sync.Pool{New: func() any { return &mac{h: hmac.New(sha256.New, k)} }}}
+	return &signingKey{id: keyID{secret, date, region}, key: k, macs: sync.Pool{New: func() any { return &mac{h: hmac.New(sha256.New, k)} }}}
 }
 
 // mac is an HMAC with room for its sum.

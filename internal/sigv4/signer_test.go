@@ -83,3 +83,21 @@ func TestSignerSignatureCoversHeaders(t *testing.T) {
 // escape escapes key as the AWS SDK sends it: SigV4's encoding, '/'
 // kept.
 func escape(key string) string { return httpbinding.EscapePath(key, false) }
+
+// TestKeyCache checks that the cache gives each secret, day and region
+// its own key, whichever was asked for last.
+func TestKeyCache(t *testing.T) {
+	var c keyCache
+	ids := []keyID{{"s1", "20261204", "r"}, {"s2", "20261204", "r"}, {"s1", "20261204", "q"}, {"s1", "20261205", "r"}}
+	for range 2 {
+		for _, id := range ids {
+			k := c.get(id.secret, id.date, id.region)
+			if k.id != id || string(k.key) != string(newSigningKey(id.secret, id.date, id.region).key) {
+				t.Fatalf("get(%v) gave the key of %v", id, k.id)
+			}
+			if again := c.get(id.secret, id.date, id.region); again != k {
+				t.Fatalf("get(%v) twice gave two keys", id)
+			}
+		}
+	}
+}

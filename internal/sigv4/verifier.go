@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,18 +22,26 @@ type Verifier struct {
 // keyCache caches signing keys by secret, date and region: deriving one
 // takes four HMACs, and a client signs with the same key all day.
 type keyCache struct {
-	m sync.Map // keyID → *signingKey
+	m    sync.Map // keyID → *signingKey
+	last atomic.Pointer[signingKey]
 }
 
 type keyID struct{ secret, date, region string }
 
-// get returns the signing key of secret for date and region.
+// get returns the signing key of secret for date and region. The key
+// used last is looked at first: most requests are signed with it, and
+// comparing three strings costs less than hashing them.
 func (c *keyCache) get(secret, date, region string) *signingKey {
 	id := keyID{secret, date, region}
+	if k := c.last.Load(); k != nil && k.id == id {
+		return k
+	}
 	if k, ok := c.m.Load(id); ok {
+		c.last.Store(k.(*signingKey))
 		return k.(*signingKey)
 	}
 	k := newSigningKey(secret, date, region)
+	c.last.Store(k)
 	// Keys of past days are of no more use: keep the cache small.
 	c.m.Range(func(old, _ any) bool {
 		if old.(keyID).date != date {

@@ -57,7 +57,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rq *request, obj *n
 			}
 		}
 		// Overrides of a signed request (response-content-type=...).
-		if rq.sig != nil && !rq.sig.Anonymous && strings.Contains(r.URL.RawQuery, "response-") {
+		if rq.sig != nil && !rq.sig.Anonymous && rq.query.hasPrefix("response-") {
 			for _, o := range responseOverrides {
 				if v := rq.query.Get(o.param); v != "" {
 					h.Set(o.header, v)

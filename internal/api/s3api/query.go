@@ -104,6 +104,21 @@ func (q query) Has(key string) bool {
 	return false
 }
 
+// hasPrefix reports whether a name in the query begins with prefix.
+func (q query) hasPrefix(prefix string) bool {
+	for _, p := range q.pairs {
+		if strings.HasPrefix(p.key, prefix) {
+			return true
+		}
+	}
+	for k := range q.large {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 // empty reports whether the query has no pairs.
 func (q query) empty() bool { return len(q.pairs) == 0 && len(q.large) == 0 }
 

@@ -34,9 +34,16 @@ func FuzzParseQuery(f *testing.F) {
 			t.Fatalf("parseQuery(%q) = %q, want %q", raw, got, want)
 		}
 		for k, vs := range want {
-			if !q.Has(k) || q.Get(k) != vs[0] {
+			if !q.Has(k) || q.Get(k) != vs[0] || !q.hasPrefix(k) || !q.hasPrefix(k[:len(k)/2]) {
 				t.Fatalf("parseQuery(%q): Has(%q) = %v, Get = %q; want %q", raw, k, q.Has(k), q.Get(k), vs[0])
 			}
+		}
+		prefixed := false
+		for k := range want {
+			prefixed = prefixed || strings.HasPrefix(k, "absent")
+		}
+		if q.hasPrefix("absent") != prefixed {
+			t.Fatalf("parseQuery(%q): hasPrefix(absent) = %v", raw, !prefixed)
 		}
 		if q.Has("absent") || q.Get("absent") != "" || q.empty() != (len(want) == 0) {
 			t.Fatalf("parseQuery(%q): absent found, or empty() = %v", raw, q.empty())

@@ -2,6 +2,8 @@ package s3api
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -10,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -362,8 +363,9 @@ func (a *API) parse(r *http.Request, rq *request) error {
 // requestID returns a request ID: 16 hex digits, unique enough to find a
 // request in the logs (it is no secret, so math/rand's fast generator does).
 func requestID() string {
-	var b [16]byte
-	return string(strconv.AppendUint(b[:0], rand.Uint64()|1<<63, 16))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
 }
 
 // writeXML writes v as an XML document with status 200.
