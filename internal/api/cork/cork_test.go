@@ -3,6 +3,7 @@ package cork
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -67,5 +68,69 @@ func TestCorkedResponses(t *testing.T) {
 	}
 	if corked != requests {
 		t.Fatalf("%d of %d responses corked", corked, requests)
+	}
+}
+
+// TestWriteMore: what WriteMore sends arrives, in order, before what the
+// next write and sendfile send, on a TCP connection and on one without a
+// socket (net.Pipe); on a closed connection it fails.
+func TestWriteMore(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "body")
+	body := bytes.Repeat([]byte("0123456789"), 100_000)
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte("head\r\n"), append([]byte("next"), body...)...)
+	send := func(c net.Conn) error {
+		if _, err := WriteMore(c, []byte("head\r\n")); err != nil {
+			return err
+		}
+		if _, err := WriteMore(c, []byte("next")); err != nil {
+			return err
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(c, f) // sendfile on TCP
+		return err
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	errc := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			errc <- err
+			return
+		}
+		err = send(c)
+		c.Close()
+		errc <- err
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || <-errc != nil || !bytes.Equal(got, want) {
+		t.Fatalf("over TCP: got %d bytes (%v), want %d", len(got), err, len(want))
+	}
+
+	a, b := net.Pipe()
+	go func() { errc <- send(a); a.Close() }()
+	got, err = io.ReadAll(b)
+	if err != nil || <-errc != nil || !bytes.Equal(got, want) {
+		t.Fatalf("over a pipe: got %d bytes (%v), want %d", len(got), err, len(want))
+	}
+
+	if _, err := WriteMore(c, []byte("late")); err == nil {
+		t.Fatal("WriteMore on a closed connection succeeded")
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/objstore/objstore/internal/api/cork"
 )
 
 const (
@@ -152,6 +154,14 @@ func (w *response) ReadFrom(src io.Reader) (int64, error) {
 	}
 	if !w.started {
 		w.begin(false, nil)
+	}
+	if c := w.c; len(c.out) > 0 && w.declared > w.written {
+		// The head goes with the body's first bytes (cork.WriteMore).
+		w.sent.Store(true)
+		if _, err := cork.WriteMore(c.nc, c.out); err != nil {
+			w.fail(err)
+		}
+		c.out = c.out[:0]
 	}
 	w.flush()
 	if w.err != nil {

@@ -55,10 +55,17 @@ func BenchmarkV1GetHit(b *testing.B) {
 	benchGet(b, newBenchHandler(b), "http://127.0.0.1:10999/api/v1/get/"+benchKey)
 }
 
+// BenchmarkS3AnonymousGetHit reads the object through the S3 API without
+// a signature, from a node that allows it: the S3 API's cost but SigV4's.
+func BenchmarkS3AnonymousGetHit(b *testing.B) {
+	benchGet(b, newBenchHandler(b, func(c *s3api.Config) { c.Verifier, c.AllowAnonymous = nil, true }),
+		"http://127.0.0.1:10999/"+compatBucket+"/"+benchKey)
+}
+
 // newBenchHandler returns a node holding benchKey in compatBucket behind
 // both APIs, each operation instrumented, routed as cmd/objstore routes
 // them.
-func newBenchHandler(b *testing.B) http.Handler {
+func newBenchHandler(b *testing.B, mod ...func(*s3api.Config)) http.Handler {
 	b.Helper()
 	fs, err := fsbackend.New(b.TempDir())
 	if err != nil {
@@ -84,10 +91,14 @@ func newBenchHandler(b *testing.B) http.Handler {
 		b.Fatal(err)
 	}
 	m := metrics.New(nil)
-	s3 := s3api.New(s3api.Config{
+	cfg3 := s3api.Config{
 		Node: n, Buckets: fs, Verifier: v, Region: testRegion,
 		Wrap: func(op string, h http.Handler) http.Handler { return m.Instrument("s3", op, h) },
-	})
+	}
+	for _, f := range mod {
+		f(&cfg3)
+	}
+	s3 := s3api.New(cfg3)
 	v1 := compat.New(compat.Config{
 		Node: n, Bucket: compatBucket,
 		Wrap: func(op string, h http.Handler) http.Handler { return m.Instrument("v1", op, h) },
