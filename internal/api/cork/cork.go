@@ -5,7 +5,7 @@
 // its writes are held in user space and sent together when it ends: one
 // write in place of two, and no setsockopt(TCP_CORK) pair either (four
 // system calls down to one). A body sent with sendfile goes after what
-// was held.
+// was held, in the same segment (WriteMore).
 //
 // Use: serve a Listener's connections with ConnContext as the
 // http.Server's ConnContext, then call Begin in a handler and End on what

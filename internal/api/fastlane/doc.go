@@ -37,7 +37,8 @@
 // computed when the body ends within 4 KiB, else the body is chunked;
 // Date and a sniffed Content-Type are added when missing; HEAD, 1xx, 204
 // and 304 answers carry no body. It implements http.Flusher and
-// io.ReaderFrom (sendfile for files), and SetReadDeadline and SetWriteDeadline for
+// io.ReaderFrom (sendfile for files, the head sent before them with
+// cork.WriteMore), and SetReadDeadline and SetWriteDeadline for
 // http.ResponseController. A panic closes the connection, as in net/http.
 //
 // What differs: the request context is cancelled when the handler returns
