@@ -158,49 +158,58 @@ func queryComponent(s string) (string, error) {
 	return string(appendURIEncode(nil, d, false)), nil
 }
 
-// appendQueryAsSent appends rawQuery as sent, without its pairs named
-// skip, when it may be its own canonical query, as the SDKs send it: pairs
-// "name=value" in order, none empty, no '+'. Whether every byte is encoded
-// as appendURIEncode encodes it is not checked, which is most of the work
-// of appendQuery on a presigned URL: a signature over a query that is not
+// appendQueryAsSent appends raw as sent less its pairs "skip=...": the
+// canonical query when the client sent the query as it signed it, as the
+// SDKs do. Whether it is canonical (pairs in order, every byte encoded as
+// appendURIEncode encodes it) is not checked, which is all the work of
+// appendQuery on a presigned URL: a signature over a query that is not
 // canonical does not match, and the verifier tries again with appendQuery.
 // This is safe: a signature that matches was computed over these exact
 // bytes, and a string that SigV4 signers produce as a canonical query
 // decodes to the parameters the server reads (FuzzQueryAsSent checks it).
-// ok is false, and nothing appended, when rawQuery cannot be canonical.
-func appendQueryAsSent(dst []byte, raw, skip string) (_ []byte, ok bool) {
-	if strings.IndexByte(raw, '+') >= 0 {
-		return dst, false
-	}
-	n := len(dst)
-	var prevK, prevV string
+func appendQueryAsSent(dst []byte, raw, skip string) []byte {
+	sep := false
 	for raw != "" {
-		pair := raw
-		if i := strings.IndexByte(raw, '&'); i >= 0 {
-			if pair, raw = raw[:i], raw[i+1:]; raw == "" {
-				return dst[:n], false // a trailing '&'
+		i := pairIndex(raw, skip)
+		kept := raw
+		if i >= 0 {
+			kept = raw[:max(i-1, 0)] // less the '&' before the pair
+		}
+		if kept != "" {
+			if sep {
+				dst = append(dst, '&')
 			}
-		} else {
-			raw = ""
+			dst, sep = append(dst, kept...), true
 		}
-		eq := strings.IndexByte(pair, '=')
-		if eq <= 0 {
-			return dst[:n], false // empty, no name or no '='
+		if i < 0 {
+			break
 		}
-		k, v := pair[:eq], pair[eq+1:]
-		if k == skip {
-			continue
+		j := strings.IndexByte(raw[i:], '&')
+		if j < 0 {
+			break
 		}
-		if len(dst) > n {
-			if c := strings.Compare(k, prevK); c < 0 || c == 0 && v < prevV {
-				return dst[:n], false
-			}
-			dst = append(dst, '&')
-		}
-		dst = append(dst, pair...)
-		prevK, prevV = k, v
+		raw = raw[i+j+1:]
 	}
-	return dst, true
+	return dst
+}
+
+// pairIndex returns the index in raw of its first pair "name=...", -1 if
+// none.
+func pairIndex(raw, name string) int {
+	if name == "" {
+		return -1
+	}
+	for off := 0; ; {
+		i := strings.Index(raw[off:], name)
+		if i < 0 {
+			return -1
+		}
+		i += off
+		if end := i + len(name); (i == 0 || raw[i-1] == '&') && end < len(raw) && raw[end] == '=' {
+			return i
+		}
+		off = i + 1
+	}
 }
 
 // appendQuery appends the canonical query string of rawQuery: every name
@@ -308,27 +317,22 @@ func appendHeaderValue(dst []byte, v string) []byte {
 // itself, and payloadHash. Its error is an *Error for a path or query that
 // is not validly percent-encoded.
 func appendCanonicalRequest(dst []byte, r *http.Request, signed, payloadHash, skip string) ([]byte, error) {
-	dst, _, err := appendRequestToSign(dst, r, signed, payloadHash, skip, false)
-	return dst, err
+	return appendRequestToSign(dst, r, signed, payloadHash, skip, false)
 }
 
 // appendRequestToSign is appendCanonicalRequest with the query taken as
-// sent when asSent and appendQueryAsSent takes it; tookAsSent reports
-// whether it did.
-func appendRequestToSign(dst []byte, r *http.Request, signed, payloadHash, skip string, asSent bool) (_ []byte, tookAsSent bool, err error) {
+// sent (appendQueryAsSent) when asSent.
+func appendRequestToSign(dst []byte, r *http.Request, signed, payloadHash, skip string, asSent bool) (_ []byte, err error) {
 	dst = append(dst, r.Method...)
 	dst = append(dst, '\n')
 	if dst, err = appendURI(dst, r.URL); err != nil {
-		return dst, false, ErrInvalidArgument.with("The request path is not validly percent-encoded.")
+		return dst, ErrInvalidArgument.with("The request path is not validly percent-encoded.")
 	}
 	dst = append(dst, '\n')
 	if asSent {
-		dst, tookAsSent = appendQueryAsSent(dst, r.URL.RawQuery, skip)
-	}
-	if !tookAsSent {
-		if dst, err = appendQuery(dst, r.URL.RawQuery, skip); err != nil {
-			return dst, false, ErrInvalidArgument.with("The query string is not validly percent-encoded.")
-		}
+		dst = appendQueryAsSent(dst, r.URL.RawQuery, skip)
+	} else if dst, err = appendQuery(dst, r.URL.RawQuery, skip); err != nil {
+		return dst, ErrInvalidArgument.with("The query string is not validly percent-encoded.")
 	}
 	dst = append(dst, '\n')
 	for name := range strings.SplitSeq(signed, ";") {
@@ -340,7 +344,7 @@ func appendRequestToSign(dst []byte, r *http.Request, signed, payloadHash, skip 
 	dst = append(dst, '\n')
 	dst = append(dst, signed...)
 	dst = append(dst, '\n')
-	return append(dst, payloadHash...), tookAsSent, nil
+	return append(dst, payloadHash...), nil
 }
 
 // scope is the credential scope of a request: its date, region and the

@@ -428,7 +428,7 @@ func (v *Verifier) checkSignature(r *http.Request, sr *signedRequest, skip strin
 	}()
 	// The canonical request, the string to sign and the signature, one
 	// after the other in one buffer; the query first as sent.
-	buf, asSent, err := appendRequestToSign((*bp)[:0], r, sr.signed, sr.payload, skip, true)
+	buf, err := appendRequestToSign((*bp)[:0], r, sr.signed, sr.payload, skip, true)
 	*bp = buf
 	if err != nil {
 		return err
@@ -436,7 +436,7 @@ func (v *Verifier) checkSignature(r *http.Request, sr *signedRequest, skip strin
 	sr.sc.key = v.keys.get(secret, sr.sc.date, sr.sc.region)
 	buf, creq, sts, sig := sr.sc.appendSigned(buf, 0)
 	ok = signatureEqual(sig, sr.signature)
-	if !ok && asSent {
+	if !ok {
 		// The client signed the query's canonical form, which is not
 		// the query as sent.
 		start := len(buf)
