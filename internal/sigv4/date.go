@@ -28,7 +28,9 @@ func parseDate(layout, s string) (time.Time, error) {
 }
 
 // date returns the UTC time of day "YYYYMMDD" at h:m:sec, false unless it
-// is a valid date.
+// is a valid date. The days since 1970 are counted here rather than by
+// time.Date, which costs five times as much on the path of every signed
+// request; years before 1970 go to time.Date.
 func date(s string, h, m, sec int) (time.Time, bool) {
 	y, ok1 := num(s[:4])
 	mon, ok2 := num(s[4:6])
@@ -36,9 +38,25 @@ func date(s string, h, m, sec int) (time.Time, bool) {
 	if !ok1 || !ok2 || !ok3 || mon < 1 || mon > 12 || d < 1 {
 		return time.Time{}, false
 	}
-	t := time.Date(y, time.Month(mon), d, h, m, sec, 0, time.UTC)
-	return t, t.Day() == d // else past the end of its month
+	if y < 1970 {
+		t := time.Date(y, time.Month(mon), d, h, m, sec, 0, time.UTC)
+		return t, t.Day() == d // else past the end of its month
+	}
+	if last := monthDays[mon]; d > last && !(mon == 2 && d == 29 && y%4 == 0 && (y%100 != 0 || y%400 == 0)) {
+		return time.Time{}, false
+	}
+	// Days since 0000-03-01 of the day (a year that starts in March
+	// puts the leap day last), less those of 1970-01-01.
+	if mon <= 2 {
+		y--
+	}
+	yday := (153*((mon+9)%12)+2)/5 + d - 1
+	days := y*365 + y/4 - y/100 + y/400 + yday - 719468
+	return time.Unix(int64(days)*86400+int64(h*3600+m*60+sec), 0).UTC(), true
 }
+
+// monthDays holds the days of each month (1-12) of a common year.
+var monthDays = [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 
 // num returns the value of a string of decimal digits.
 func num(s string) (int, bool) {

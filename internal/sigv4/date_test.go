@@ -1,6 +1,7 @@
 package sigv4
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -23,4 +24,21 @@ func FuzzParseDate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDateEveryDay checks date against time.Date on every day of the
+// months of 1960-2500, and on the days past their ends.
+func TestDateEveryDay(t *testing.T) {
+	for y := 1960; y <= 2500; y++ {
+		for m := 1; m <= 12; m++ {
+			for d := 1; d <= 31; d++ {
+				s := fmt.Sprintf("%04d%02d%02d", y, m, d)
+				got, ok := date(s, 23, 59, 58)
+				want := time.Date(y, time.Month(m), d, 23, 59, 58, 0, time.UTC)
+				if wantOK := want.Day() == d; ok != wantOK || ok && !got.Equal(want) {
+					t.Fatalf("date(%q) = %v, %v; want %v, %v", s, got, ok, want, wantOK)
+				}
+			}
+		}
+	}
 }
