@@ -158,58 +158,25 @@ func queryComponent(s string) (string, error) {
 	return string(appendURIEncode(nil, d, false)), nil
 }
 
-// appendQueryAsSent appends raw as sent less its pairs "skip=...": the
+// appendQueryAsSent appends raw as sent, less its last pair if that is
+// "skip=...", where the SDKs put the signature of a presigned URL: the
 // canonical query when the client sent the query as it signed it, as the
 // SDKs do. Whether it is canonical (pairs in order, every byte encoded as
-// appendURIEncode encodes it) is not checked, which is all the work of
-// appendQuery on a presigned URL: a signature over a query that is not
-// canonical does not match, and the verifier tries again with appendQuery.
-// This is safe: a signature that matches was computed over these exact
-// bytes, and a string that SigV4 signers produce as a canonical query
-// decodes to the parameters the server reads (FuzzQueryAsSent checks it).
+// appendURIEncode encodes it, no other pair named skip) is not checked,
+// which is all the work of appendQuery on a presigned URL: a signature
+// over a query that is not canonical does not match, and the verifier
+// tries again with appendQuery. This is safe: a signature that matches
+// was computed over these exact bytes, and a string that SigV4 signers
+// produce as a canonical query decodes to the parameters the server reads
+// (FuzzQueryAsSent checks it).
 func appendQueryAsSent(dst []byte, raw, skip string) []byte {
-	sep := false
-	for raw != "" {
-		i := pairIndex(raw, skip)
-		kept := raw
-		if i >= 0 {
-			kept = raw[:max(i-1, 0)] // less the '&' before the pair
+	if skip != "" {
+		i := strings.LastIndexByte(raw, '&') + 1
+		if last := raw[i:]; len(last) > len(skip) && last[len(skip)] == '=' && last[:len(skip)] == skip {
+			raw = raw[:max(i-1, 0)]
 		}
-		if kept != "" {
-			if sep {
-				dst = append(dst, '&')
-			}
-			dst, sep = append(dst, kept...), true
-		}
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(raw[i:], '&')
-		if j < 0 {
-			break
-		}
-		raw = raw[i+j+1:]
 	}
-	return dst
-}
-
-// pairIndex returns the index in raw of its first pair "name=...", -1 if
-// none.
-func pairIndex(raw, name string) int {
-	if name == "" {
-		return -1
-	}
-	for off := 0; ; {
-		i := strings.Index(raw[off:], name)
-		if i < 0 {
-			return -1
-		}
-		i += off
-		if end := i + len(name); (i == 0 || raw[i-1] == '&') && end < len(raw) && raw[end] == '=' {
-			return i
-		}
-		off = i + 1
-	}
+	return append(dst, raw...)
 }
 
 // appendQuery appends the canonical query string of rawQuery: every name
