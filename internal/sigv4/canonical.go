@@ -238,7 +238,7 @@ func appendHeaderValues(dst []byte, r *http.Request, name string) []byte {
 	if name == "host" {
 		return appendHeaderValue(dst, r.Host)
 	}
-	vs := r.Header.Values(name)
+	vs := r.Header[canonicalKey(name)]
 	switch {
 	case name == "transfer-encoding" && len(vs) == 0:
 		vs = r.TransferEncoding
@@ -254,6 +254,38 @@ func appendHeaderValues(dst []byte, r *http.Request, name string) []byte {
 		dst = appendHeaderValue(dst, v)
 	}
 	return dst
+}
+
+// canonicalKey returns the key of r.Header of a signed header's name (lower
+// case); those the SDKs sign on every request without an allocation.
+func canonicalKey(name string) string {
+	switch name {
+	case "x-amz-date":
+		return "X-Amz-Date"
+	case "x-amz-content-sha256":
+		return "X-Amz-Content-Sha256"
+	case "x-amz-security-token":
+		return "X-Amz-Security-Token"
+	case "x-amz-decoded-content-length":
+		return "X-Amz-Decoded-Content-Length"
+	case "x-amz-trailer":
+		return "X-Amz-Trailer"
+	case "x-amz-user-agent":
+		return "X-Amz-User-Agent"
+	case "amz-sdk-invocation-id":
+		return "Amz-Sdk-Invocation-Id"
+	case "amz-sdk-request":
+		return "Amz-Sdk-Request"
+	case "content-type":
+		return "Content-Type"
+	case "content-md5":
+		return "Content-Md5"
+	case "content-encoding":
+		return "Content-Encoding"
+	case "range":
+		return "Range"
+	}
+	return http.CanonicalHeaderKey(name)
 }
 
 // appendHeaderValue appends v trimmed, each run of spaces collapsed into

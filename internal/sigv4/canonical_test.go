@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand/v2"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -209,5 +210,17 @@ func TestHexSumAndSignatureEqual(t *testing.T) {
 	}
 	if signatureEqual([]byte(emptySHA256), emptySHA256[:63]) {
 		t.Error("signatureEqual accepted a short signature")
+	}
+}
+
+// TestCanonicalKey checks canonicalKey's names against
+// http.CanonicalHeaderKey.
+func TestCanonicalKey(t *testing.T) {
+	for _, name := range []string{"x-amz-date", "x-amz-content-sha256", "x-amz-security-token", "x-amz-decoded-content-length",
+		"x-amz-trailer", "x-amz-user-agent", "amz-sdk-invocation-id", "amz-sdk-request", "content-type", "content-md5",
+		"content-encoding", "range", "x-amz-meta-a", "if-match", "host"} {
+		if got, want := canonicalKey(name), http.CanonicalHeaderKey(name); got != want {
+			t.Errorf("canonicalKey(%q) = %q, want %q", name, got, want)
+		}
 	}
 }

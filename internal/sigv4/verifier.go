@@ -223,21 +223,16 @@ func (v *Verifier) parseCredential(cred string, malformed *Error, prefix string)
 // parseSignedHeaders checks a list of signed headers ("host;x-amz-date"):
 // lower-case names, covering the host and every x-amz-* header of r.
 func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix string) error {
-	for h := range strings.SplitSeq(list, ";") {
-		if h == "" || h != strings.ToLower(h) {
-			return malformed.with("%sthe SignedHeaders %q are malformed.", prefix, list)
-		}
+	if list == "" || list[0] == ';' || list[len(list)-1] == ';' || strings.Contains(list, ";;") || list != strings.ToLower(list) {
+		return malformed.with("%sthe SignedHeaders %q are malformed.", prefix, list)
 	}
 	var missing []string
 	if !listed(list, "host") {
 		missing = append(missing, "host")
 	}
 	for name := range r.Header {
-		if !hasPrefixFold(name, "x-amz-") {
-			continue
-		}
-		if lower := strings.ToLower(name); !listed(list, lower) {
-			missing = append(missing, lower)
+		if hasPrefixFold(name, "x-amz-") && !listed(list, name) {
+			missing = append(missing, strings.ToLower(name))
 		}
 	}
 	if len(missing) > 0 {
@@ -247,10 +242,17 @@ func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix s
 	return nil
 }
 
-// listed reports whether name is in a list of signed headers.
+// listed reports whether name, in any case, is in a list of signed
+// headers (lower case).
 func listed(list, name string) bool {
-	for h := range strings.SplitSeq(list, ";") {
-		if h == name {
+	for list != "" {
+		h := list
+		if i := strings.IndexByte(list, ';'); i >= 0 {
+			h, list = list[:i], list[i+1:]
+		} else {
+			list = ""
+		}
+		if len(h) == len(name) && strings.EqualFold(h, name) {
 			return true
 		}
 	}
@@ -316,7 +318,14 @@ func (v *Verifier) verifyHeader(r *http.Request, q Query, authz string) (Result,
 		Region:        sc.region,
 		SecurityToken: r.Header.Get("X-Amz-Security-Token"),
 	}
-	return v.finish(r, q, res, bodySpec{mode: mode, hash: hash, sc: &sr.sc, seed: strings.ToLower(a.signature)})
+	spec := bodySpec{mode: mode, hash: hash}
+	if mode.signed() {
+		// Only chunk signatures need the scope after this: a copy, so
+		// that sr stays on the stack of every other request.
+		sc := sr.sc
+		spec.sc, spec.seed = &sc, strings.ToLower(a.signature)
+	}
+	return v.finish(r, q, res, spec)
 }
 
 // get returns the first value of a header by its canonical key. Indexing
