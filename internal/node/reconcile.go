@@ -54,7 +54,12 @@ func (n *Node) reconcile() error {
 	for _, e := range entries {
 		if (e.State == index.Clean || e.State == index.Dirty) && !present[e] {
 			if e.State == index.Dirty || e.Level == core.LevelLocal {
-				n.log.Error("body lost from disk; forgetting object", "bucket", e.Bucket, "key", e.Key, "state", e.State)
+				where := "file " + store.Name(e.Bucket, e.Key, e.Gen)
+				if !e.Pack.IsZero() {
+					where = fmt.Sprintf("log segment %d at %d", e.Pack.Seg, e.Pack.Off)
+				}
+				n.log.Error("body lost from disk; forgetting object", "bucket", e.Bucket, "key", e.Key, "state", e.State,
+					"size", e.Size, "body", where)
 			}
 			// The journal says that this node no longer holds it.
 			old := newObject(*e)
