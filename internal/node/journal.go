@@ -211,9 +211,11 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 		p.v.Prune()
 		forgetUnneeded(&b, p.prev, &p.v)
 		e, fill := entryFor(p.bucket, p.key, p.old, &p.v)
-		if fill {
+		if fill || p.old != nil && (p.old.fillEvent != 0 || p.old.unlogged != nil) && e.Gen == p.old.e.Gen {
 			// The entry names a body only the recorder would have made
-			// durable: make it durable with this commit.
+			// durable (a fill of the backend's object, or a copy of a
+			// version the journal knows, fetched from a peer, which news
+			// of that version keeps): make it durable with this commit.
 			bodyWith(&b, p.old, &e)
 		}
 		if p.v.Deleted && p.old != nil && p.old.e.State != index.Deleted && p.old.e.Made.Origin == n.id && p.old.e.Level >= core.LevelBackend {

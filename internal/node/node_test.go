@@ -3,6 +3,8 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -181,6 +183,72 @@ func TestFillKeptAcrossNewsOfItsVersion(t *testing.T) {
 		v := o.e.View()
 		return o.hasBody() && v.Holds(tn.ID()) && v.Holds(other.Origin)
 	})
+}
+
+// TestUnrecordedPeerFillDurableWithNews: a copy of a version the journal
+// knows, fetched from a peer and not recorded yet, is named by the entry
+// that news of the same version (another node's Hold) commits; so its
+// body becomes durable with that commit: after a restart with nothing
+// recorded in between, it reads back from local disk.
+func TestUnrecordedPeerFillDurableWithNews(t *testing.T) {
+	for _, inMemory := range []bool{false, true} {
+		t.Run(fmt.Sprintf("memory=%v", inMemory), func(t *testing.T) {
+			tn := newTestNode(t)
+			ctx := context.Background()
+			body := []byte("another node's put, copied here")
+			sum := md5.Sum(body)
+			info := core.Info{Bucket: bkt, Key: "k", Size: int64(len(body)), ETag: hex.EncodeToString(sum[:]),
+				ModTime: time.Now().UTC().Truncate(time.Second), Level: core.LevelBackend, ContentType: "text/plain"}
+			put := &journal.Event{Origin: "01JPUTTINGNODE000000000000", Seq: 1, Time: tn.clock.Now(), Kind: journal.Put, Bucket: bkt, Key: "k", Info: info}
+			if err := tn.applyRemote(ctx, []*journal.Event{put}, nil); err != nil {
+				t.Fatal(err)
+			}
+			prev := tn.lookup(bkt, "k")
+			if prev == nil || prev.hasBody() || prev.e.Ver != put.Version() {
+				t.Fatalf("after the put's event: %+v", prev)
+			}
+			// What a fill of that version from a peer commits, before the
+			// recorder makes its Hold event.
+			gen := newGen()
+			var unlogged []byte
+			if inMemory {
+				unlogged = slices.Clone(body)
+				tn.unloggedMem.Add(int64(len(body)))
+			} else {
+				tmp, err := tn.store.NewTemp()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tmp.Close()
+				tmp.Write(body)
+				if err := tmp.Place(bkt, "k", gen); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now := time.Now().UTC()
+			e := index.Entry{Info: prev.e.Info, Gen: gen, State: index.Clean, Atime: now, Validated: now}
+			v := prev.e.View()
+			e.SetView(&v)
+			tn.applyFill(prev, &e, journal.Hold, unlogged)
+
+			hold := &journal.Event{Origin: "01JHOLDINGNODE000000000000", Seq: 1, Time: tn.clock.Now(), Kind: journal.Hold, Bucket: bkt, Key: "k", Ver: put.Version()}
+			if err := tn.applyRemote(ctx, []*journal.Event{hold}, nil); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := indexEntry(t, tn.Node, "k")
+			if !ok || got.Gen != gen || got.State != index.Clean {
+				t.Fatalf("after the news: entry %v (%+v); want the copy's generation %q", ok, got, gen)
+			}
+			if inMemory && (got.Pack.IsZero() || tn.db.Hold(got.Pack, got.Size) != nil) {
+				t.Fatalf("after the news: the entry names a body only in memory (pack %+v)", got.Pack)
+			}
+			tn = tn.restart(t)
+			b, obj, err := tn.read(t, "k", GetOptions{})
+			if err != nil || string(b) != string(body) || obj.Source != FromLocal {
+				t.Fatalf("after restart: %q from %v, %v; want %q from local disk", b, obj.Source, err, body)
+			}
+		})
+	}
 }
 
 // TestUnrecordedFillKeptAcrossNewsOfItsVersion: a fill committed but not
