@@ -211,7 +211,7 @@ func (n *Node) applyRemote(ctx context.Context, events []*journal.Event, advance
 		p.v.Prune()
 		forgetUnneeded(&b, p.prev, &p.v)
 		e, fill := entryFor(p.bucket, p.key, p.old, &p.v)
-		if fill || p.old != nil && (p.old.fillEvent != 0 || p.old.unlogged != nil) && e.Gen == p.old.e.Gen {
+		if fill || p.old != nil && p.old.unrecorded() && e.Gen == p.old.e.Gen {
 			// The entry names a body only the recorder would have made
 			// durable (a fill of the backend's object, or a copy of a
 			// version the journal knows, fetched from a peer, which news

@@ -187,12 +187,17 @@ func TestFillKeptAcrossNewsOfItsVersion(t *testing.T) {
 
 // TestUnrecordedPeerFillDurableWithNews: a copy of a version the journal
 // knows, fetched from a peer and not recorded yet, is named by the entry
-// that news of the same version (another node's Hold) commits; so its
-// body becomes durable with that commit: after a restart with nothing
+// that news of the same version commits (another node's Hold; for a copy
+// of a write-back put, its origin's word that it is in the backend); so
+// its body becomes durable with that commit: after a restart with nothing
 // recorded in between, it reads back from local disk.
 func TestUnrecordedPeerFillDurableWithNews(t *testing.T) {
-	for _, inMemory := range []bool{false, true} {
-		t.Run(fmt.Sprintf("memory=%v", inMemory), func(t *testing.T) {
+	for _, tc := range []struct {
+		news     string
+		inMemory bool
+	}{{"hold", false}, {"hold", true}, {"uploaded", false}, {"uploaded", true}} {
+		inMemory := tc.inMemory
+		t.Run(fmt.Sprintf("%s/memory=%v", tc.news, inMemory), func(t *testing.T) {
 			tn := newTestNode(t)
 			ctx := context.Background()
 			body := []byte("another node's put, copied here")
@@ -227,13 +232,23 @@ func TestUnrecordedPeerFillDurableWithNews(t *testing.T) {
 			}
 			now := time.Now().UTC()
 			e := index.Entry{Info: prev.e.Info, Gen: gen, State: index.Clean, Atime: now, Validated: now}
+			if tc.news == "uploaded" {
+				e.State = index.Dirty // a copy of a write-back put not yet in the backend
+			}
 			v := prev.e.View()
 			e.SetView(&v)
 			tn.applyFill(prev, &e, journal.Hold, unlogged)
 
-			hold := &journal.Event{Origin: "01JHOLDINGNODE000000000000", Seq: 1, Time: tn.clock.Now(), Kind: journal.Hold, Bucket: bkt, Key: "k", Ver: put.Version()}
-			if err := tn.applyRemote(ctx, []*journal.Event{hold}, nil); err != nil {
-				t.Fatal(err)
+			switch tc.news {
+			case "hold":
+				hold := &journal.Event{Origin: "01JHOLDINGNODE000000000000", Seq: 1, Time: tn.clock.Now(), Kind: journal.Hold, Bucket: bkt, Key: "k", Ver: put.Version()}
+				if err := tn.applyRemote(ctx, []*journal.Event{hold}, nil); err != nil {
+					t.Fatal(err)
+				}
+			case "uploaded":
+				if err := tn.Uploaded(ctx, bkt, "k", put.Version()); err != nil {
+					t.Fatal(err)
+				}
 			}
 			got, ok := indexEntry(t, tn.Node, "k")
 			if !ok || got.Gen != gen || got.State != index.Clean {

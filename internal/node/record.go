@@ -148,6 +148,10 @@ func (n *Node) record(ctx context.Context, objs []*object) {
 	}
 }
 
+// unrecorded reports whether o is a fill the recorder has not recorded:
+// an entry naming its body must carry it (bodyWith).
+func (o *object) unrecorded() bool { return o.fillEvent != 0 || o.unlogged != nil }
+
 // bodyWith makes the body of o, a fill, durable with b, which puts e, an
 // entry naming it: a small body in memory goes into the log with b (e's
 // Pack is set by the commit), a file is synced before b commits. An index

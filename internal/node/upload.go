@@ -446,6 +446,9 @@ func (n *Node) Uploaded(ctx context.Context, bucket, key string, ver journal.Ver
 	e.Validated = time.Now().UTC()
 	e.Atime = timeFromNanos(o.atime.Load())
 	var b index.Batch
+	if o.unrecorded() {
+		bodyWith(&b, o, &e) // a copy fetched from a peer, which the entry names now
+	}
 	b.Put(e)
 	if err := n.publish(ctx, &b, change{o, &e}); err != nil {
 		return err
