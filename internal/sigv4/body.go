@@ -64,11 +64,17 @@ var emptyBody = &Body{err: io.EOF}
 // Content-MD5, an x-amz-checksum-* or a trailer.
 func declaresDigest(h http.Header) bool {
 	for name := range h {
-		if name == "Content-Md5" || name == "X-Amz-Trailer" || hasPrefixFold(name, checksumPrefix) {
+		if name == "Content-Md5" || isDigestHeader(name) {
 			return true
 		}
 	}
 	return false
+}
+
+// isDigestHeader reports whether a header (by its canonical key) is an
+// x-amz-checksum-* or X-Amz-Trailer.
+func isDigestHeader(name string) bool {
+	return name == "X-Amz-Trailer" || hasPrefixFold(name, checksumPrefix)
 }
 
 // Read reads decoded bytes of the body; see Body for what it checks.
@@ -174,6 +180,8 @@ type bodySpec struct {
 	seed     string // the request's signature, for the signed streaming modes
 	declared int64  // x-amz-decoded-content-length, for the streaming modes
 	maxChunk int64
+	// digest: the headers declare a digest of the body (declaresDigest).
+	digest bool
 	// checksumHeaders is false for requests whose x-amz-checksum-* headers
 	// describe an object rather than the body (CompleteMultipartUpload).
 	checksumHeaders bool
@@ -183,7 +191,7 @@ type bodySpec struct {
 // digests the headers ask for. It reads nothing.
 func newBody(h http.Header, body io.ReadCloser, spec bodySpec) (*Body, error) {
 	if (body == nil || body == http.NoBody) && !spec.mode.streaming() &&
-		(spec.mode != payloadHash || spec.hash == emptySHA256) && !declaresDigest(h) {
+		(spec.mode != payloadHash || spec.hash == emptySHA256) && !spec.digest {
 		// Nothing to read and nothing to check: a GET, most often.
 		return emptyBody, nil
 	}

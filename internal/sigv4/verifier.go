@@ -221,25 +221,32 @@ func (v *Verifier) parseCredential(cred string, malformed *Error, prefix string)
 }
 
 // parseSignedHeaders checks a list of signed headers ("host;x-amz-date"):
-// lower-case names, covering the host and every x-amz-* header of r.
-func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix string) error {
+// lower-case names, covering the host and every x-amz-* header of r. In
+// the same pass over the headers it tells whether they declare a digest
+// of the body (see declaresDigest), which Body then checks.
+func parseSignedHeaders(r *http.Request, list string, malformed *Error, prefix string) (digest bool, err error) {
 	if list == "" || list[0] == ';' || list[len(list)-1] == ';' || strings.Contains(list, ";;") || list != strings.ToLower(list) {
-		return malformed.with("%sthe SignedHeaders %q are malformed.", prefix, list)
+		return false, malformed.with("%sthe SignedHeaders %q are malformed.", prefix, list)
 	}
 	var missing []string
 	if !listed(list, "host") {
 		missing = append(missing, "host")
 	}
 	for name := range r.Header {
-		if hasPrefixFold(name, "x-amz-") && !listed(list, name) {
+		if !hasPrefixFold(name, "x-amz-") {
+			digest = digest || name == "Content-Md5"
+			continue
+		}
+		digest = digest || isDigestHeader(name)
+		if !listed(list, name) {
 			missing = append(missing, strings.ToLower(name))
 		}
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
-		return ErrHeadersNotSigned.with("").detail("HeadersNotSigned", strings.Join(missing, ", "))
+		return false, ErrHeadersNotSigned.with("").detail("HeadersNotSigned", strings.Join(missing, ", "))
 	}
-	return nil
+	return digest, nil
 }
 
 // listed reports whether name, in any case, is in a list of signed
@@ -270,7 +277,8 @@ func (v *Verifier) verifyHeader(r *http.Request, q Query, authz string) (Result,
 	if err != nil {
 		return Result{}, err
 	}
-	if err := parseSignedHeaders(r, a.signedHeaders, ErrAuthorizationHeaderMalformed, prefix); err != nil {
+	digest, err := parseSignedHeaders(r, a.signedHeaders, ErrAuthorizationHeaderMalformed, prefix)
+	if err != nil {
 		return Result{}, err
 	}
 
@@ -318,7 +326,7 @@ func (v *Verifier) verifyHeader(r *http.Request, q Query, authz string) (Result,
 		Region:        sc.region,
 		SecurityToken: r.Header.Get("X-Amz-Security-Token"),
 	}
-	spec := bodySpec{mode: mode, hash: hash}
+	spec := bodySpec{mode: mode, hash: hash, digest: digest}
 	if mode.signed() {
 		// Only chunk signatures need the scope after this: a copy, so
 		// that sr stays on the stack of every other request.
@@ -362,7 +370,8 @@ func (v *Verifier) verifyQuery(r *http.Request, q Query) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := parseSignedHeaders(r, signedList, ErrAuthorizationQueryParametersError, ""); err != nil {
+	digest, err := parseSignedHeaders(r, signedList, ErrAuthorizationQueryParametersError, "")
+	if err != nil {
 		return Result{}, err
 	}
 	t, err := parseDate(amzDateFormat, date)
@@ -418,7 +427,7 @@ func (v *Verifier) verifyQuery(r *http.Request, q Query) (Result, error) {
 		Region:        sc.region,
 		SecurityToken: q.Get("X-Amz-Security-Token"),
 	}
-	return v.finish(r, q, res, bodySpec{mode: mode, hash: hash})
+	return v.finish(r, q, res, bodySpec{mode: mode, hash: hash, digest: digest})
 }
 
 // checkSignature looks the secret up, derives the signing key into sr.sc
@@ -488,7 +497,7 @@ func (v *Verifier) anonymous(r *http.Request, q Query) (Result, error) {
 			return Result{}, ErrInvalidRequest.with("x-amz-content-sha256 %s requires a signed request.", p)
 		}
 	}
-	return v.finish(r, q, Result{Anonymous: true}, bodySpec{mode: mode, hash: hash})
+	return v.finish(r, q, Result{Anonymous: true}, bodySpec{mode: mode, hash: hash, digest: declaresDigest(r.Header)})
 }
 
 // finish builds the Body and the lengths of an accepted request.
