@@ -115,9 +115,15 @@ const locJSON = 2 + 32
 func (l Loc) MarshalJSON() ([]byte, error) { return l.appendJSON(make([]byte, 0, locJSON)), nil }
 
 func (l Loc) appendJSON(b []byte) []byte {
-	b = append(b, '"')
-	b = fmt.Appendf(b, "%016x%016x", l.Seg, uint64(l.Off))
-	return append(b, '"')
+	var q [locJSON]byte
+	q[0], q[locJSON-1] = '"', '"'
+	for i, v := range [2]uint64{l.Seg, uint64(l.Off)} {
+		for j := 16; j > 0; j-- {
+			q[1+16*i+j-1] = "0123456789abcdef"[v&0xf]
+			v >>= 4
+		}
+	}
+	return append(b, q[:]...)
 }
 
 // UnmarshalJSON decodes MarshalJSON's form.

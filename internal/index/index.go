@@ -529,7 +529,7 @@ func batchOps(rec *record, b *Batch, qseq *uint64, items *[]*Item, patches *[]pa
 	for i := range b.puts {
 		e := &b.puts[i]
 		b.NumberEntry(e)
-		v, err := json.Marshal(e)
+		v, err := e.appendJSON(make([]byte, 0, entryJSONSize))
 		if err != nil {
 			return err
 		}
