@@ -99,10 +99,13 @@ func appendJSONVersion(b []byte, v journal.Version) []byte {
 }
 
 // appendJSONTime appends t as time.Time.MarshalJSON does, refusing the
-// same times (years outside 0 to 9999).
+// same times: years outside 0 to 9999, zone offsets of a day or more.
 func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
 	if y := t.Year(); y < 0 || y > 9999 {
 		return nil, errors.New("index: entry time year outside of range [0,9999]")
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return nil, errors.New("index: entry time zone hour outside of range [0,23]")
 	}
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)

@@ -20,10 +20,11 @@ func FuzzEntryJSON(f *testing.F) {
 	f.Add("b", "a<b>&c\"d\\e\x00\x1f\x7f\u2028\u2029\xff\xfe€", "", "text/html; charset=utf-8", "name\n\t\r\b\f", "",
 		"", "x-amz-meta-a=1&b=<2>&c=\xc3", int64(-1), int64(-1<<63), uint64(0), uint8(7), uint8(3))
 	f.Add("", "", "", "", "", "", "", "k=v", int64(0), int64(0), uint64(1<<63), uint8(255), uint8(4))
+	f.Add("b", "k", "", "", "", "", "", "", int64(1), int64(24*3600), uint64(0), uint8(1), uint8(0)) // a zone of 24 hours
 	f.Fuzz(func(t *testing.T, bucket, key, etag, ctype, name, gen, origin, meta string, size, nanos int64, seq uint64, flags, state uint8) {
 		at := time.Unix(0, nanos).UTC()
 		if flags&1 != 0 {
-			at = at.In(time.FixedZone("x", int(nanos%50000)))
+			at = at.In(time.FixedZone("x", int(nanos%(100*3600))))
 		}
 		e := Entry{
 			Info: core.Info{Bucket: bucket, Key: key, Size: size, ETag: etag, ContentType: ctype, ModTime: at,
