@@ -73,6 +73,10 @@ func TestCanonicalQuery(t *testing.T) {
 	if got := appendQueryAsSent(nil, presigned, "X-Amz-Signature"); string(got) != strings.TrimSuffix(presigned, "&X-Amz-Signature=9f85") {
 		t.Errorf("appendQueryAsSent(presigned) = %q", got)
 	}
+	sig := "&X-Amz-Signature=" + strings.Repeat("9f85", 16)
+	if got := appendQueryAsSent(nil, presigned+sig, "X-Amz-Signature"); string(got) != presigned {
+		t.Errorf("appendQueryAsSent(presigned, a signature of 64 digits) = %q", got)
+	}
 	// Only the last pair is left out, if named skip; the rest is taken as
 	// it is, canonical or not.
 	for raw, want := range map[string]string{
@@ -92,6 +96,20 @@ func TestCanonicalQuery(t *testing.T) {
 			t.Errorf("appendQueryAsSent(%q) = %q, want %q", raw, got[1:], want)
 		}
 	}
+}
+
+// FuzzLastPair checks lastPair against LastIndexByte, with the length
+// it looks at first and others.
+func FuzzLastPair(f *testing.F) {
+	for _, raw := range []string{"", "&", "a=1", "a=1&b=2", "&&b", "a&X-Amz-Signature=" + strings.Repeat("f", 64),
+		"X-Amz-Signature=" + strings.Repeat("f", 64), "a=1&" + strings.Repeat("b", 79) + "&"} {
+		f.Add(raw, 80)
+	}
+	f.Fuzz(func(t *testing.T, raw string, n int) {
+		if got, want := lastPair(raw, n), strings.LastIndexByte(raw, '&')+1; got != want {
+			t.Fatalf("lastPair(%q, %d) = %d, want %d", raw, n, got, want)
+		}
+	})
 }
 
 func TestHeaderValue(t *testing.T) {
