@@ -626,9 +626,9 @@ func TestClientPut(t *testing.T) {
 func TestHasCTL(t *testing.T) {
 	for c := range 256 {
 		want := c < 0x20 || c == 0x7f
-		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 23} {
+		for _, n := range []int{0, 1, 7, 8, 9, 15, 16, 23, 24, 31, 32, 33, 40, 47} {
 			for at := 0; at <= n; at++ {
-				b := []byte(strings.Repeat("a\x80~ \xff", 5)[:n])
+				b := []byte(strings.Repeat("a\x80~ \xff", 10)[:n])
 				b = append(b[:at], append([]byte{byte(c)}, b[at:]...)...)
 				if got := hasCTL(string(b)); got != want {
 					t.Fatalf("hasCTL(%q) = %v, want %v", b, got, want)
@@ -637,7 +637,7 @@ func TestHasCTL(t *testing.T) {
 		}
 	}
 	for c := range 256 {
-		b := []byte(strings.Repeat(string([]byte{byte(c)}), 17))
+		b := []byte(strings.Repeat(string([]byte{byte(c)}), 41))
 		if got, want := hasCTL(string(b)), c < 0x20 || c == 0x7f; got != want {
 			t.Fatalf("hasCTL(%q) = %v, want %v", b, got, want)
 		}
